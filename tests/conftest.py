@@ -41,8 +41,12 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     yield home
 
 
+# Read before any test changes HOME, so every test shares the machine's real uv cache.
+_UV_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "uv")
+
+
 def _real_uv_cache() -> str:
-    return os.environ.get("REPROML_TEST_UV_CACHE", "/root/.cache/uv" if os.geteuid() == 0 else "/tmp/reproml-uv-cache")
+    return _UV_CACHE
 
 
 def have(tool: str) -> bool:
