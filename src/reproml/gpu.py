@@ -61,8 +61,8 @@ SYS_MODULE_VERSION = Path("/sys/module/nvidia/version")
 PROC_VERSION = Path("/proc/driver/nvidia/version")
 NVIDIA_SMI_TIMEOUT = 5.0
 
-# A driver version: 3-4 digit major, then one or two numeric parts (450.80.02, 580.65.06, 550.54).
-_VERSION = re.compile(r"^(\d{2,4})\.(\d{1,4})(?:\.(\d{1,4}))?$")
+# A driver version: a 3-4 digit major, then up to two numeric parts (580, 550.54, 450.80.02, 580.65.06).
+_VERSION = re.compile(r"^(\d{3,4})(?:\.(\d{1,4}))?(?:\.(\d{1,4}))?$")
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,13 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.groups() if part is not None)
 
 
-def parse_driver_version(text: str | None) -> str | None:
-    """A bare driver version (``"550.54.14"``) or None when ``text`` is not one."""
+def parse_driver_version(text: str | None, *, dotted: bool = False) -> str | None:
+    """A bare driver version (``"550.54.14"``, or ``"580"`` unless ``dotted``) or None when ``text`` is not one."""
     if not text:
         return None
     candidate = text.strip()
+    if dotted and "." not in candidate:
+        return None
     try:
         version_tuple(candidate)
     except ValueError:
@@ -110,7 +112,7 @@ def parse_proc_version(text: str | None) -> str | None:
         if not line.startswith("NVRM version:"):
             continue
         for token in line.split():
-            found = parse_driver_version(token)
+            found = parse_driver_version(token, dotted=True)
             if found:
                 return found
     return None
@@ -122,7 +124,7 @@ def parse_nvidia_smi(text: str | None) -> str | None:
     if not text:
         return None
     for line in text.splitlines():
-        found = parse_driver_version(line.strip().strip(","))
+        found = parse_driver_version(line.strip().strip(","), dotted=True)
         if found:
             return found
     return None
