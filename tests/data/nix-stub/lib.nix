@@ -1,0 +1,4 @@
+{
+  genAttrs = names: f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);
+  makeLibraryPath = pkgs: builtins.concatStringsSep ":" (map (p: "${p}/lib") pkgs);
+}
