@@ -1,0 +1,150 @@
+"""Every preset x docs x framework (and every accelerator) renders the exact files, all valid."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import pytest
+from validate_pyproject import api as validate_api
+
+from helpers import DATA, files_in, have, render_preset
+from reproml.presets import PRESETS
+
+MATRIX = [(p, d, f) for p in PRESETS for d in (True, False) for f in ("torch", "none")]
+ACCELERATORS = ["auto", "cpu", "cuda", "cu126", "cu128", "cu130"]
+PIXI_SCHEMA = json.loads((DATA / "pixi-manifest-v0.77.0.schema.json").read_text())
+
+
+def expected_files(preset: str, docs: bool) -> set[str]:
+    files = {
+        ".copier-answers.yml", ".envrc", ".gitattributes", ".gitignore", ".vscode/settings.json", "README.md",
+        "pyproject.toml", "src/cell_seg/__init__.py", "tests/test_smoke.py",
+    }
+    if docs:
+        files |= {"docs/conf.py", "docs/index.md"}
+    if PRESETS[preset].manager == "uv":
+        files.add(".python-version")
+    if preset in ("flake-python-ml", "pythonml", "nixos-pythonml"):
+        files.add(".nix/flake.nix")
+    if preset in ("flake-python-ml", "pythonml"):
+        files |= {f".nix/overlays/{f}" for f in ("default.nix", "newer-tools.nix", "example.nix", "README.md")}
+    return files
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, bool, str, str], Path]:
+    out = {}
+    root = tmp_path_factory.mktemp("rendered")
+    for preset, docs, framework in MATRIX:
+        key = (preset, docs, framework, "auto")
+        out[key] = render_preset(root / "-".join(map(str, key)), preset, docs=docs, framework=framework)
+    for preset in PRESETS:
+        for accelerator in ACCELERATORS[1:]:
+            key = (preset, True, "torch", accelerator)
+            out[key] = render_preset(root / "-".join(map(str, key)), preset, accelerator=accelerator)
+    return out
+
+
+def test_every_combination_writes_the_exact_file_set(rendered):
+    for (preset, docs, _framework, _acc), root in rendered.items():
+        assert files_in(root) == expected_files(preset, docs), (preset, docs)
+
+
+def test_nothing_is_left_unrendered(rendered):
+    for key, root in rendered.items():
+        for path in root.rglob("*"):
+            if path.is_file():
+                text = path.read_text()
+                assert "{{" not in text and "{%" not in text, (key, path)
+                assert "[[" not in path.name and "{" not in path.name, (key, path)
+
+
+def test_toml_parses_and_pyproject_is_valid(rendered):
+    validator = validate_api.Validator()
+    for key, root in rendered.items():
+        for toml_file in root.rglob("*.toml"):
+            tomllib.loads(toml_file.read_text())
+        data = tomllib.loads((root / "pyproject.toml").read_text())
+        validator(data)  # raises on an invalid pyproject.toml
+        assert data["project"]["name"] == "cell-seg", key
+
+
+def test_pixi_tables_validate_against_the_schema(rendered):
+    checked = 0
+    for (preset, *_), root in rendered.items():
+        data = tomllib.loads((root / "pyproject.toml").read_text())
+        pixi = data.get("tool", {}).get("pixi")
+        assert (pixi is not None) == (PRESETS[preset].manager == "pixi"), preset
+        if pixi:
+            jsonschema.Draft7Validator(PIXI_SCHEMA).validate(pixi)
+            assert pixi["workspace"]["platforms"] == ["linux-64", "osx-arm64", "win-64"]
+            assert set(pixi["environments"]) >= {"default", "dev"}
+            checked += 1
+    assert checked == 2 * 4 + 2 * 5  # 2 Pixi presets x (4 matrix cells + 5 more accelerators)
+
+
+def test_a_typo_in_a_pixi_table_is_caught_by_the_schema(rendered):
+    root = rendered[("global-python-ml", True, "torch", "auto")]
+    pixi = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["pixi"]
+    pixi["workspace"]["platform"] = pixi["workspace"].pop("platforms")
+    pixi["tasks"] = {"test": {"comand": "pytest"}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft7Validator(PIXI_SCHEMA).validate(pixi)
+
+
+def test_pixi_docs_environment_and_tasks(rendered):
+    with_docs = tomllib.loads((rendered[("global-python-ml", True, "torch", "auto")] / "pyproject.toml").read_text())
+    pixi = with_docs["tool"]["pixi"]
+    assert pixi["feature"]["docs"]["dependencies"]["pandoc"] == "*"
+    assert {"docs", "dev", "default"} <= set(pixi["environments"])
+    assert {e["solve-group"] for e in pixi["environments"].values() if "cuda" not in e["features"]} == {"default"}
+    tasks = {name for feature in pixi["feature"].values() for name in feature.get("tasks", {})}
+    assert tasks == {"test", "lint", "docs", "jupyter"}
+    without = tomllib.loads((rendered[("global-python-ml", False, "none", "auto")] / "pyproject.toml").read_text())
+    assert "docs" not in without["tool"]["pixi"]["environments"]
+    assert "torchvision" not in without["tool"]["pixi"]["dependencies"]
+
+
+def test_gitattributes_marks_the_pixi_lock(rendered):
+    text = (rendered[("flake-python-ml", True, "torch", "auto")] / ".gitattributes").read_text()
+    assert "pixi.lock merge=binary linguist-language=YAML linguist-generated=true" in text
+
+
+@pytest.mark.parametrize(
+    ("preset", "needle"),
+    [
+        ("global-python-ml", 'eval "$(pixi shell-hook --environment "$REPROML_PIXI_ENV"'),
+        ("flake-python-ml", "use flake ./.nix"),
+        ("pythonml", "use flake ./.nix"),
+        ("nixos-pythonml", "use flake ./.nix"),
+        ("uv-python-ml", "uv sync --quiet $REPROML_UV_SYNC_ARGS"),
+    ],
+)
+def test_envrc_per_preset(rendered, preset, needle):
+    text = (rendered[(preset, True, "torch", "auto")] / ".envrc").read_text()
+    assert needle in text
+    if preset == "global-python-ml":
+        assert "watch_file pixi.lock" in text
+    if preset == "uv-python-ml":
+        assert "use flake" not in text and "PATH_add .venv/bin" in text
+
+
+@pytest.mark.skipif(not have("shellcheck"), reason="shellcheck is not installed")
+def test_every_envrc_passes_shellcheck(rendered):
+    envrcs = [str(root / ".envrc") for root in rendered.values()]
+    done = subprocess.run(["shellcheck", "--shell=bash", *envrcs], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_same_answers_give_byte_identical_projects(tmp_path):
+    for preset in PRESETS:
+        first = render_preset(tmp_path / f"{preset}-1", preset)
+        second = render_preset(tmp_path / f"{preset}-2", preset)
+        a, b = files_in(first), files_in(second)
+        assert a == b
+        for rel in a:
+            assert (first / rel).read_bytes() == (second / rel).read_bytes(), (preset, rel)
