@@ -130,5 +130,25 @@ def new(
     typer.echo(next_steps(result))
 
 
+@app.command()
+def doctor(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A folder in the project to check [default: the current folder].", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (schema version 1).")] = False,
+) -> None:
+    """Check tools, machine, NVIDIA driver and the project; each finding has a one-line fix. Exit 1 on errors."""
+    from reproml.commands.doctor import diagnose, render_report
+
+    report = diagnose(path)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        render_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
