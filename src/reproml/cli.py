@@ -42,6 +42,10 @@ app = typer.Typer(
 )
 
 
+def _on_a_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -123,11 +127,15 @@ def new(
         git=git,
         force=force,
     )
-    interactive = not yes and sys.stdin.isatty() and sys.stdout.isatty()
+    interactive = not yes and _on_a_terminal()
     result = create_project(options, interactive=interactive)
     for warning in result.warnings:
         click.echo(f"reproml: warning: {warning}", err=True)
     typer.echo(next_steps(result))
+
+
+from reproml.cli_jupyter import jupyter_app  # noqa: E402
+app.add_typer(jupyter_app, name="jupyter")
 
 
 @app.command()
