@@ -396,7 +396,7 @@ def start(
         import secrets
 
         token = secrets.token_urlsafe(32)
-        js.write_private(token_file, token + "\n")
+        js.write_private(token_file, token)  # read verbatim by Jupyter: no newline
         tried: set[int] = set()
         for attempt in range(3):
             chosen = choose_port(ip, port, avoid=tried)
@@ -407,7 +407,7 @@ def start(
                 _clean(project.root, state_dir, keep_log=True)
                 port_clash = "is already in use" in error.log_tail or "Address already in use" in error.log_tail
                 if port is None and port_clash and attempt < 2:
-                    js.write_private(token_file, token + "\n")
+                    js.write_private(token_file, token)
                     continue  # someone took the auto-picked port between our check and Jupyter's bind
                 raise
             current = evaluate(record, token)
@@ -476,6 +476,7 @@ def _wait_ready(
     child: subprocess.Popen[bytes], record: js.ServerRecord, token: str, wait: float, project: Project, launch: Launch
 ) -> None:
     deadline = time.monotonic() + wait
+    refused_since: float | None = None
     while True:
         if child.poll() is not None:
             tail = log_tail(Path(record.log), LOG_TAIL_LINES)
@@ -491,8 +492,17 @@ def _wait_ready(
                 log_tail=tail,
                 hint=f"full log: {record.log}",
             )
-        if js.probe(record, token, timeout=1.0) == "ok":
+        answer = js.probe(record, token, timeout=1.0)
+        if answer == "ok":
             return
+        if answer == "auth":  # something answers but refuses our token: our server, or another one on the port
+            refused_since = refused_since or time.monotonic()
+            if time.monotonic() - refused_since > 5.0:
+                raise ServerStartError(
+                    f"the server on port {record.port} refuses reproml's token",
+                    log_tail=log_tail(Path(record.log), LOG_TAIL_LINES),
+                    hint="is JUPYTER_TOKEN or a password set in a jupyter_server_config file? full log: " + record.log,
+                )
         if time.monotonic() >= deadline:
             tail = log_tail(Path(record.log), LOG_TAIL_LINES)
             raise ServerStartError(
