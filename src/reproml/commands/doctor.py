@@ -152,13 +152,14 @@ def probe_tool(tool: str) -> ToolProbe:
         return ToolProbe(None, None)
     if tool == "nvidia-smi":  # its version is the driver's: machine.gpu reports it without another slow call
         return ToolProbe(path, None)
-    args = [path, "version"] if tool == "direnv" else [path, "--version"]
-    done = process.run(args, timeout=TOOL_TIMEOUT, check=False, extra_env={"NO_COLOR": "1"})
+    flag = "version" if tool == "direnv" else "--version"
+    done = process.run([path, flag], timeout=TOOL_TIMEOUT, check=False, extra_env={"NO_COLOR": "1"})
     if done.returncode == 124:
-        return ToolProbe(path, None, f"`{tool} --version` did not answer within {TOOL_TIMEOUT:g} s")
+        return ToolProbe(path, None, f"`{tool} {flag}` did not answer within {TOOL_TIMEOUT:g} s")
     match = _TOOL_VERSION.search(done.stdout) if done.ok else None
     if not match:
-        return ToolProbe(path, None, f"`{tool} --version` gave no version ({process.last_line(done.stderr or done.stdout)})")
+        why = process.last_line(done.stderr or done.stdout)[:200]
+        return ToolProbe(path, None, f"`{tool} {flag}` gave no version ({why})")
     return ToolProbe(path, match.group(1))
 
 
@@ -287,7 +288,6 @@ def probe_direnv(root: Path, direnv: str) -> EnvrcProbe:
 def parse_direnv_status(text: str, envrc: Path) -> EnvrcProbe:
     """``direnv status --json`` (2.33+: state.foundRC.allowed 0 allowed / 1 not allowed / 2 denied) or the text
     of older versions, which ignore --json (``Found RC path ...``, ``Found RC allowed true|false``)."""
-    states = {0: "allowed", 1: "not-allowed", 2: "denied", True: "allowed", False: "not-allowed"}
     stripped = text.strip()
     if stripped.startswith("{"):
         try:
@@ -299,8 +299,12 @@ def parse_direnv_status(text: str, envrc: Path) -> EnvrcProbe:
         if not _same_file(found.get("path"), envrc):
             return EnvrcProbe("unknown", f"direnv looks at {found.get('path')}, not {envrc}")
         allowed = found.get("allowed")
-        return EnvrcProbe(states.get(allowed, "unknown")) if isinstance(allowed, (int, bool)) else EnvrcProbe(
-            "unknown", f"direnv reported allowed={allowed!r}")
+        if isinstance(allowed, bool):  # checked first: True == 1 and False == 0 in Python
+            return EnvrcProbe("allowed" if allowed else "not-allowed")
+        states = {0: "allowed", 1: "not-allowed", 2: "denied"}
+        if isinstance(allowed, int) and allowed in states:
+            return EnvrcProbe(states[allowed])
+        return EnvrcProbe("unknown", f"direnv reported allowed={allowed!r}")
     path = allowed_text = None
     for line in stripped.splitlines():
         if line.startswith("Found RC path "):
@@ -446,7 +450,7 @@ def _tool_findings(report: Report, tools: dict[str, ToolProbe], project: Any, dr
             continue
         if probe.problem:
             report.add(fid, "warning", f"{tool} found at {probe.path}, but {probe.problem}",
-                       f"check that `{probe.path} --version` runs")
+                       f"check that {tool} runs: `{probe.path} {'version' if tool == 'direnv' else '--version'}`")
             continue
         if tool == "nix" and probe.version and _older(probe.version, NIX_MIN_VERSION):
             report.add(fid, "warning",
