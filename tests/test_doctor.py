@@ -1,4 +1,4 @@
-"""`reproml doctor`, in-process through Typer's CliRunner, on hand-made fixture projects with real uv locks."""
+"""`reproml doctor` in-process through Typer's CliRunner, on hand-made fixture projects with real uv locks."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def make_project(
     (root / "pyproject.toml").write_text(PYPROJECT)
     if lock:
         assert UV is not None
-        subprocess.run([UV, "lock", "--offline", "--quiet"], cwd=root, check=True, timeout=60, capture_output=True)
+        subprocess.run(
+            [UV, "lock", "--offline", "--quiet"], cwd=root, check=True, timeout=60, capture_output=True
+        )
         assert (root / "uv.lock").is_file()
     if envrc:
         (root / ".envrc").write_text("export DEMO_ACTIVE=1\n")
@@ -115,21 +117,45 @@ def test_json_has_the_documented_keys(tmp_path: Path) -> None:
         assert set(item) == {"id", "category", "status", "summary", "fix"}
         assert item["status"] in ("ok", "warning", "error")
         assert item["category"] in ("tools", "machine", "project")
-        assert item["id"].split(".")[0] == {"tools": "tool", "machine": "machine", "project": "project"}[item["category"]]
+        assert (
+            item["id"].split(".")[0]
+            == {"tools": "tool", "machine": "machine", "project": "project"}[item["category"]]
+        )
         assert item["summary"] and "\n" not in item["summary"]
         if item["status"] != "ok":
             assert item["fix"], item
     assert len(ids(data)) == len(data["findings"])
     assert {f"tool.{t}" for t in doctor.TOOLS} | {"machine.os", "machine.gpu"} <= ids(data)
     assert {"project.preset", "project.tools", "project.lock", "project.cuda"} <= ids(data)
-    assert data["counts"] == {s: sum(f["status"] == s for f in data["findings"]) for s in ("ok", "warning", "error")}
-    assert set(data["machine"]) >= {"system", "arch", "libc", "os_name", "nixos", "nvidia_driver", "driver_source",
-                                    "newest_cuda_build"}
-    assert data["machine"]["os_name"] == "Debian GNU/Linux 12 (bookworm)" and data["machine"]["nixos"] is False
-    assert data["machine"]["nvidia_driver"] is None and data["machine"]["driver_source"] == "REPROML_CUDA_DRIVER_VERSION"
+    assert data["counts"] == {
+        s: sum(f["status"] == s for f in data["findings"]) for s in ("ok", "warning", "error")
+    }
+    assert set(data["machine"]) >= {
+        "system",
+        "arch",
+        "libc",
+        "os_name",
+        "nixos",
+        "nvidia_driver",
+        "driver_source",
+        "newest_cuda_build",
+    }
+    assert (
+        data["machine"]["os_name"] == "Debian GNU/Linux 12 (bookworm)" and data["machine"]["nixos"] is False
+    )
+    assert (
+        data["machine"]["nvidia_driver"] is None
+        and data["machine"]["driver_source"] == "REPROML_CUDA_DRIVER_VERSION"
+    )
     assert data["project"] == {
-        "root": str(project.resolve()), "preset": "uv-python-ml", "manager": "uv", "framework": "torch",
-        "accelerator": "auto", "cuda_build": "cpu", "lock": "up-to-date", "envrc": "absent",
+        "root": str(project.resolve()),
+        "preset": "uv-python-ml",
+        "manager": "uv",
+        "framework": "torch",
+        "accelerator": "auto",
+        "cuda_build": "cpu",
+        "lock": "up-to-date",
+        "envrc": "absent",
     }
     assert finding(data, "project.lock")["status"] == "ok"
     assert set(data["tools"]["uv"]) == {"path", "version"} and data["tools"]["uv"]["version"]
@@ -327,7 +353,9 @@ def test_unreadable_driver_is_a_warning(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(gpu, "SYS_MODULE_VERSION", tmp_path / "absent")
     monkeypatch.setattr(gpu, "PROC_VERSION", tmp_path / "absent")
     bin_dir = tool_dir(tmp_path)
-    fake_tool(bin_dir, "nvidia-smi", "echo \"NVIDIA-SMI has failed because it couldn't communicate\"\nexit 9\n")
+    fake_tool(
+        bin_dir, "nvidia-smi", 'echo "NVIDIA-SMI has failed because it couldn\'t communicate"\nexit 9\n'
+    )
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.chdir(tmp_path)
     code, data = run_doctor()
@@ -367,7 +395,9 @@ def test_nixos_without_nix_ld_warns_outside_a_project(nixos: Path, monkeypatch: 
 
 
 @needs_uv
-def test_nixos_without_nix_ld_is_an_error_for_a_uv_project(nixos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nixos_without_nix_ld_is_an_error_for_a_uv_project(
+    nixos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = make_project(nixos / "p")
     code, data = run_doctor(str(project))
     assert code == 1 and finding(data, "machine.nix-ld")["status"] == "error"

@@ -20,7 +20,9 @@ PROC_OPEN = (
     "(dvs-builder@U16-I3-B03-4-3)  Sun Jul 27 06:54:38 UTC 2025\n"
     "GCC version:  gcc version 13.3.0 (Ubuntu 13.3.0-6ubuntu2~24.04)\n"
 )
-PROC_AARCH64 = "NVRM version: NVIDIA UNIX Open Kernel Module for aarch64  535.104.05  Release Build  (x)  Sat Aug 19\n"
+PROC_AARCH64 = (
+    "NVRM version: NVIDIA UNIX Open Kernel Module for aarch64  535.104.05  Release Build  (x)  Sat Aug 19\n"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +31,7 @@ def no_seams(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-# The recommendation for each driver the brief names: (driver, newest CUDA build, build for auto/cuda on Linux).
+# Per driver: (driver, newest CUDA build, the build auto/cuda get on Linux).
 RECOMMENDATIONS = [
     ("450.80.02", None, "cpu"),
     ("450", None, "cpu"),
@@ -129,7 +131,11 @@ def test_seam_reproml_first_then_uv(monkeypatch: pytest.MonkeyPatch) -> None:
     assert gpu.detect_driver() == gpu.Driver("535.104.05", "UV_CUDA_DRIVER_VERSION")
     monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", "580.65.06")
     driver = gpu.detect_driver()
-    assert (driver.version, driver.source, driver.newest_build) == ("580.65.06", "REPROML_CUDA_DRIVER_VERSION", "cu130")
+    assert (driver.version, driver.source, driver.newest_build) == (
+        "580.65.06",
+        "REPROML_CUDA_DRIVER_VERSION",
+        "cu130",
+    )
     monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", "none")
     assert gpu.detect_driver() == gpu.Driver(None, "REPROML_CUDA_DRIVER_VERSION")
 
@@ -159,7 +165,7 @@ def test_detect_reads_proc_then_nvidia_smi(tmp_path: Path, monkeypatch: pytest.M
     assert gpu.detect_driver() == gpu.Driver("535.104.05", "nvidia-smi")
 
     # An nvidia-smi that fails: no driver, and the reason is kept for a warning.
-    fake.write_text("#!/bin/sh\necho \"NVIDIA-SMI has failed because it couldn't communicate\" >&2\nexit 9\n")
+    fake.write_text('#!/bin/sh\necho "NVIDIA-SMI has failed because it couldn\'t communicate" >&2\nexit 9\n')
     driver = gpu.detect_driver()
     assert driver.version is None and driver.problem and "NVIDIA-SMI has failed" in driver.problem
 
@@ -186,7 +192,11 @@ def test_shell_function_agrees_with_choose_build(shell: str, tmp_path: Path) -> 
             env = dict(os.environ, REPROML_CUDA_DRIVER_VERSION=driver or "none")
             out = subprocess.run(
                 [shell, "-c", f'. "{script}"; reproml_cuda_build {accelerator}'],
-                env=env, capture_output=True, text=True, timeout=10, check=True,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
             ).stdout.strip()
             assert out == gpu.choose_build(accelerator, driver, "Linux"), (driver, accelerator)
 

@@ -13,9 +13,9 @@ logic from :func:`shell_function`, which is generated from ``CUDA_BUILDS``.
 
 Where the driver version comes from (:func:`detect_driver`), first hit wins
 ----------------------------------------------------------------------------
-1. ``REPROML_CUDA_DRIVER_VERSION``, then ``UV_CUDA_DRIVER_VERSION`` (the variable uv itself honours): a version
-   string such as ``550.54.14`` poses as that driver; ``none`` poses as a machine without an NVIDIA GPU.
-   An empty value counts as unset. These are the test seams.
+1. ``REPROML_CUDA_DRIVER_VERSION``, then ``UV_CUDA_DRIVER_VERSION`` (the variable uv itself honours): a
+   version string such as ``550.54.14`` poses as that driver; ``none`` poses as a machine without an NVIDIA
+   GPU. An empty value counts as unset. These are the test seams.
 2. ``/sys/module/nvidia/version`` (the loaded kernel module).
 3. ``/proc/driver/nvidia/version`` (``NVRM version: NVIDIA UNIX ... Kernel Module  550.54.14  ...``).
 4. ``nvidia-smi --query-gpu=driver_version --format=csv,noheader`` with a 5 s timeout.
@@ -87,7 +87,7 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 
 def parse_driver_version(text: str | None, *, dotted: bool = False) -> str | None:
-    """A bare driver version (``"550.54.14"``, or ``"580"`` unless ``dotted``) or None when ``text`` is not one."""
+    """A bare driver version (``"550.54.14"``; ``"580"`` too unless ``dotted``), or None."""
     if not text:
         return None
     candidate = text.strip()
@@ -212,9 +212,16 @@ def detect_driver(environ: dict[str, str] | None = None) -> Driver:
         version = parse_nvidia_smi(done.stdout) if done.ok else None
         if version:
             return Driver(version, "nvidia-smi")
-        reason = "timed out" if done.returncode == 124 else process.last_line(done.stdout + "\n" + done.stderr)
+        reason = (
+            "timed out" if done.returncode == 124 else process.last_line(done.stdout + "\n" + done.stderr)
+        )
         problems.append(f"nvidia-smi gave no driver version ({reason})")
     return Driver(None, "none", "; ".join(problems) or None)
+
+
+_PROC_SED = (
+    r"s/^NVRM version:.*[[:space:]]\([0-9][0-9]*\.[0-9][0-9]*\(\.[0-9][0-9]*\)\{0,1\}\)[[:space:]].*/\1/p"
+)
 
 
 def shell_function(name: str = "reproml_cuda_build") -> str:
@@ -238,7 +245,7 @@ def shell_function(name: str = "reproml_cuda_build") -> str:
     if [ -r /sys/module/nvidia/version ]; then
         head -n 1 /sys/module/nvidia/version
     elif [ -r /proc/driver/nvidia/version ]; then
-        sed -n 's/^NVRM version:.*[[:space:]]\\([0-9][0-9]*\\.[0-9][0-9]*\\(\\.[0-9][0-9]*\\)\\{{0,1\\}}\\)[[:space:]].*/\\1/p' \\
+        sed -n '{_PROC_SED}' \\
             /proc/driver/nvidia/version | head -n 1
     elif command -v nvidia-smi >/dev/null 2>&1; then
         if command -v timeout >/dev/null 2>&1; then _t="timeout 5"; else _t=""; fi

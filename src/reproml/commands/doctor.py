@@ -24,12 +24,16 @@ JSON (``--json``), version 1
       "counts": {"ok": 9, "warning": 2, "error": 0},
       "findings": [{"id": "tool.uv", "category": "tools", "status": "ok",   # ok | warning | error
                     "summary": "uv 0.13.9 (/usr/bin/uv)", "fix": null}, ...],
-      "tools": {"uv": {"path": "/usr/bin/uv", "version": "0.13.9"}, "pixi": {"path": null, "version": null}, ...},
-      "machine": {"system": "Linux", "arch": "x86_64", "libc": "glibc 2.36", "os_name": "Debian GNU/Linux 12",
-                  "nixos": false, "nvidia_driver": "550.54.14" | null, "driver_source": "/proc/driver/nvidia/version",
+      "tools": {"uv": {"path": "/usr/bin/uv", "version": "0.13.9"},
+                "pixi": {"path": null, "version": null}, ...},           # every tool in TOOLS
+      "machine": {"system": "Linux", "arch": "x86_64", "libc": "glibc 2.36",
+                  "os_name": "Debian GNU/Linux 12 (bookworm)", "nixos": false,
+                  "nvidia_driver": "550.54.14" | null,
+                  "driver_source": "/proc/driver/nvidia/version",     # or a seam variable, nvidia-smi, none
                   "newest_cuda_build": "cu128" | null},
       "project": null | {"root": "/abs/path", "preset": "uv-python-ml" | null, "manager": "uv" | "pixi",
-                         "framework": "torch" | "none" | null, "accelerator": "auto" | "cpu" | "cuda" | "cuXXX" | null,
+                         "framework": "torch" | "none" | null,
+                         "accelerator": "auto" | "cpu" | "cuda" | "cuXXX" | null,
                          "cuda_build": "cpu" | "cuXXX" | null,     # what this machine gets
                          "lock": "up-to-date" | "stale" | "missing" | "unknown",
                          "envrc": "allowed" | "not-allowed" | "denied" | "absent" | "unknown"}
@@ -39,8 +43,8 @@ Keys are only ever added within version 1; a removal or change of meaning bumps 
 
 Test seams (environment variables)
 ----------------------------------
-``REPROML_CUDA_DRIVER_VERSION`` (then ``UV_CUDA_DRIVER_VERSION``): a driver version poses as that NVIDIA driver,
-``none`` as no GPU (see reproml.gpu). ``REPROML_OS_RELEASE``: the os-release file to read instead of
+``REPROML_CUDA_DRIVER_VERSION`` (then ``UV_CUDA_DRIVER_VERSION``): a driver version poses as that NVIDIA
+driver, ``none`` as no GPU (see reproml.gpu). ``REPROML_OS_RELEASE``: the os-release file to read instead of
 ``/etc/os-release`` (``ID=nixos`` makes the machine NixOS). On NixOS, nix-ld counts as present when ``NIX_LD``
 is set or one of ``NIX_LD_MARKERS`` exists; libcuda is looked for in ``OPENGL_DRIVER_LIB`` (module constants).
 """
@@ -76,7 +80,8 @@ INSTALL_FIX = {
     "uv": "reinstall reproml (uv ships with it: pip install --force-reinstall reproml) or install uv",
     "pixi": "install pixi: curl -fsSL https://pixi.sh/install.sh | sh",
     "nix": "install Nix (the official installer or your distribution's package) and enable flakes",
-    "direnv": "install direnv (e.g. apt install direnv) and hook it into your shell: eval \"$(direnv hook bash)\"",
+    "direnv": "install direnv (e.g. apt install direnv) and hook it into your shell: "
+    'eval "$(direnv hook bash)"',
     "git": "install git (e.g. apt install git)",
     "nvidia-smi": "install the NVIDIA driver utilities (nvidia-smi comes with the driver)",
 }
@@ -91,8 +96,13 @@ class Finding:
     fix: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "category": self.category, "status": self.status, "summary": self.summary,
-                "fix": self.fix}
+        return {
+            "id": self.id,
+            "category": self.category,
+            "status": self.status,
+            "summary": self.summary,
+            "fix": self.fix,
+        }
 
 
 @dataclass
@@ -220,25 +230,36 @@ def probe_uv_lock(root: Path, uv: str | None, *, created_by_reproml: bool) -> Lo
     if done.ok:
         return LockProbe("up-to-date", "ok", "uv.lock is up to date with pyproject.toml", None)
     if done.returncode == 124:
-        return LockProbe("unknown", "warning", f"`uv lock --check` did not finish within {LOCK_TIMEOUT:g} s",
-                         "run `uv lock --check` yourself to see why")
+        return LockProbe(
+            "unknown",
+            "warning",
+            f"`uv lock --check` did not finish within {LOCK_TIMEOUT:g} s",
+            "run `uv lock --check` yourself to see why",
+        )
     if "needs to be updated" in text:
         return LockProbe("stale", "error", "uv.lock is out of date with pyproject.toml", "uv lock")
     if "network was disabled" in text or "offline" in text.lower():
         return LockProbe(
-            "unknown", "warning",
+            "unknown",
+            "warning",
             "uv.lock may be out of date: uv had to re-resolve, which needs the network (checked offline)",
             "uv lock (or check online: uv lock --check)",
         )
-    return LockProbe("unknown", "warning", f"cannot check uv.lock: {_first_error(text)}",
-                     "run `uv lock --check` to see the whole message")
+    return LockProbe(
+        "unknown",
+        "warning",
+        f"cannot check uv.lock: {_first_error(text)}",
+        "run `uv lock --check` to see the whole message",
+    )
 
 
 def probe_pixi_lock(root: Path, pixi: str | None) -> LockProbe:
     if not (root / "pixi.lock").is_file():
         return LockProbe("missing", "error", "no pixi.lock: the environment is not pinned", "pixi lock")
     if pixi is None:
-        return LockProbe("unknown", "warning", "cannot check pixi.lock: pixi is not installed", INSTALL_FIX["pixi"])
+        return LockProbe(
+            "unknown", "warning", "cannot check pixi.lock: pixi is not installed", INSTALL_FIX["pixi"]
+        )
     done = process.run(
         [pixi, "lock", "--check", "--dry-run", "--no-progress"],
         cwd=root,
@@ -250,14 +271,26 @@ def probe_pixi_lock(root: Path, pixi: str | None) -> LockProbe:
     if done.ok:
         return LockProbe("up-to-date", "ok", "pixi.lock is up to date with the manifest", None)
     if done.returncode == 124:
-        return LockProbe("unknown", "warning", f"`pixi lock --check` did not finish within {LOCK_TIMEOUT:g} s",
-                         "run `pixi lock --check --dry-run` yourself to see why")
+        return LockProbe(
+            "unknown",
+            "warning",
+            f"`pixi lock --check` did not finish within {LOCK_TIMEOUT:g} s",
+            "run `pixi lock --check --dry-run` yourself to see why",
+        )
     if "unexpected argument" in text:
-        return LockProbe("unknown", "warning", "this pixi cannot check pixi.lock without rewriting it",
-                         "upgrade pixi (pixi self-update), or run `pixi lock`")
+        return LockProbe(
+            "unknown",
+            "warning",
+            "this pixi cannot check pixi.lock without rewriting it",
+            "upgrade pixi (pixi self-update), or run `pixi lock`",
+        )
     if re.search(r"^\s*(×|error)", text, re.IGNORECASE | re.MULTILINE):
-        return LockProbe("unknown", "warning", f"cannot check pixi.lock: {_first_error(text)}",
-                         "run `pixi lock --check --dry-run` to see the whole message")
+        return LockProbe(
+            "unknown",
+            "warning",
+            f"cannot check pixi.lock: {_first_error(text)}",
+            "run `pixi lock --check --dry-run` to see the whole message",
+        )
     return LockProbe("stale", "error", "pixi.lock is out of date with the manifest", "pixi lock")
 
 
@@ -276,18 +309,25 @@ class EnvrcProbe:
 
 
 def probe_direnv(root: Path, direnv: str) -> EnvrcProbe:
-    done = process.run([direnv, "status", "--json"], cwd=root, timeout=DIRENV_TIMEOUT, check=False,
-                       extra_env={"NO_COLOR": "1"})
+    done = process.run(
+        [direnv, "status", "--json"],
+        cwd=root,
+        timeout=DIRENV_TIMEOUT,
+        check=False,
+        extra_env={"NO_COLOR": "1"},
+    )
     if done.returncode == 124:
         return EnvrcProbe("unknown", f"`direnv status` did not answer within {DIRENV_TIMEOUT:g} s")
     if not done.ok:
-        return EnvrcProbe("unknown", f"`direnv status` failed: {process.last_line(done.stderr or done.stdout)}")
+        return EnvrcProbe(
+            "unknown", f"`direnv status` failed: {process.last_line(done.stderr or done.stdout)}"
+        )
     return parse_direnv_status(done.stdout, root / ".envrc")
 
 
 def parse_direnv_status(text: str, envrc: Path) -> EnvrcProbe:
-    """``direnv status --json`` (2.33+: state.foundRC.allowed 0 allowed / 1 not allowed / 2 denied) or the text
-    of older versions, which ignore --json (``Found RC path ...``, ``Found RC allowed true|false``)."""
+    """Reads ``direnv status --json`` (2.33+: state.foundRC.allowed 0 allowed / 1 not allowed / 2 denied)
+    or the text of older versions, which ignore --json (``Found RC path ...``, ``Found RC allowed true``)."""
     stripped = text.strip()
     if stripped.startswith("{"):
         try:
@@ -345,22 +385,28 @@ def diagnose(path: str | Path | None = None) -> Report:
             uv_path = _safe(lambda: _tool_path("uv"), None)
             pixi_path = _safe(lambda: _tool_path("pixi"), None)
             if project.manager == "uv":
-                lock_future = pool.submit(probe_uv_lock, project.root, uv_path,
-                                          created_by_reproml=project.preset is not None)
+                lock_future = pool.submit(
+                    probe_uv_lock, project.root, uv_path, created_by_reproml=project.preset is not None
+                )
             else:
                 lock_future = pool.submit(probe_pixi_lock, project.root, pixi_path)
             direnv_path = _safe(lambda: process.which("direnv"), None)
             if (project.root / ".envrc").is_file() and direnv_path:
                 envrc_future = pool.submit(probe_direnv, project.root, direnv_path)
         machine = _machine_info()
-        tools = {tool: _result(future, ToolProbe(None, None, "the probe failed")) for tool, future in
-                 tool_futures.items()}
+        tools = {
+            tool: _result(future, ToolProbe(None, None, "the probe failed"))
+            for tool, future in tool_futures.items()
+        }
         driver = _result(driver_future, gpu.Driver(None, "none", "the driver probe failed"))
         lock = _result(lock_future, None)
         envrc = _result(envrc_future, None)
 
-    machine.update(nvidia_driver=driver.version, driver_source=driver.source,
-                   newest_cuda_build=gpu.newest_cuda_build(driver.version))
+    machine.update(
+        nvidia_driver=driver.version,
+        driver_source=driver.source,
+        newest_cuda_build=gpu.newest_cuda_build(driver.version),
+    )
     report.machine = machine
     report.tools = {tool: {"path": probe.path, "version": probe.version} for tool, probe in tools.items()}
     _tool_findings(report, tools, project, driver)
@@ -401,8 +447,11 @@ def _find_project(path: str | Path | None) -> tuple[Any, tuple[str, str, str | N
         if "is not inside a Python project" in str(exc):
             if not explicit:
                 return None, None  # doctor outside a project: machine checks only
-            return None, ("warning", f"{target.resolve()} is not inside a reproml or Python project",
-                          "pass the project folder, or create one: reproml new PATH")
+            return None, (
+                "warning",
+                f"{target.resolve()} is not inside a reproml or Python project",
+                "pass the project folder, or create one: reproml new PATH",
+            )
         return None, ("error", exc.one_line(), "fix or remove .copier-answers.yml (see `reproml templates`)")
     except Exception as exc:  # unreadable manifest and the like: a finding, not a traceback
         return None, ("error", f"cannot read the project at {target}: {exc}", None)
@@ -415,7 +464,9 @@ def _machine_info() -> dict[str, Any]:
         "system": system,
         "arch": platform.machine(),
         "libc": _safe(libc_version, "unknown"),
-        "os_name": os_release.get("PRETTY_NAME") or os_release.get("NAME") or f"{system} {platform.release()}",
+        "os_name": os_release.get("PRETTY_NAME")
+        or os_release.get("NAME")
+        or f"{system} {platform.release()}",
         "nixos": os_release.get("ID") == "nixos",
     }
 
@@ -430,33 +481,48 @@ def _tool_findings(report: Report, tools: dict[str, ToolProbe], project: Any, dr
         if probe.path is None:
             if tool == "nvidia-smi":
                 if driver.version:
-                    report.add(fid, "ok", f"nvidia-smi not found (driver {driver.version} read from {driver.source})")
+                    report.add(
+                        fid, "ok", f"nvidia-smi not found (driver {driver.version} read from {driver.source})"
+                    )
                 else:
                     report.add(fid, "ok", "nvidia-smi not found (no NVIDIA GPU needs it)")
             elif tool in required or tool == "uv":
-                report.add(fid, "error", f"{tool} not found" + (" (this project needs it)" if tool in required else ""),
-                           INSTALL_FIX[tool])
+                report.add(
+                    fid,
+                    "error",
+                    f"{tool} not found" + (" (this project needs it)" if tool in required else ""),
+                    INSTALL_FIX[tool],
+                )
             elif tool == "nix" or (tool == "pixi" and project is not None):
                 why = "not needed by this project" if project is not None else "only the Nix presets need it"
                 report.add(fid, "ok", f"{tool} not found ({why})")
             else:
-                why = {"pixi": "the default preset, global-python-ml, needs it",
-                       "direnv": "projects will not activate when you cd into them",
-                       "git": "reproml new cannot commit, Nix flakes cannot see files"}[tool]
+                why = {
+                    "pixi": "the default preset, global-python-ml, needs it",
+                    "direnv": "projects will not activate when you cd into them",
+                    "git": "reproml new cannot commit, Nix flakes cannot see files",
+                }[tool]
                 report.add(fid, "warning", f"{tool} not found: {why}", INSTALL_FIX[tool])
             continue
         if tool == "nvidia-smi":
             report.add(fid, "ok", f"nvidia-smi ({probe.path})")
             continue
         if probe.problem:
-            report.add(fid, "warning", f"{tool} found at {probe.path}, but {probe.problem}",
-                       f"check that {tool} runs: `{probe.path} {'version' if tool == 'direnv' else '--version'}`")
+            report.add(
+                fid,
+                "warning",
+                f"{tool} found at {probe.path}, but {probe.problem}",
+                f"check that {tool} runs: `{probe.path} {'version' if tool == 'direnv' else '--version'}`",
+            )
             continue
         if tool == "nix" and probe.version and _older(probe.version, NIX_MIN_VERSION):
-            report.add(fid, "warning",
-                       f"nix {probe.version} is older than {'.'.join(map(str, NIX_MIN_VERSION))}: "
-                       "current nixpkgs will not evaluate, so flakes from nixpkgs fail",
-                       "install Nix >= 2.18 (the official installer; Debian 12's nix-bin is 2.8)")
+            report.add(
+                fid,
+                "warning",
+                f"nix {probe.version} is older than {'.'.join(map(str, NIX_MIN_VERSION))}: "
+                "current nixpkgs will not evaluate, so flakes from nixpkgs fail",
+                "install Nix >= 2.18 (the official installer; Debian 12's nix-bin is 2.8)",
+            )
             continue
         report.add(fid, "ok", f"{tool} {probe.version} ({probe.path})")
 
@@ -474,30 +540,49 @@ def _machine_findings(report: Report, machine: dict[str, Any], driver: gpu.Drive
     system, arch, libc = machine["system"], machine["arch"], machine["libc"]
     where = f"{system} {arch}" + (f", {libc}" if libc not in ("n/a", "") else "") + f" ({machine['os_name']})"
     if system == "Linux" and libc.startswith("musl"):
-        report.add("machine.os", "warning", f"{where}: PyTorch publishes no wheels for musl libc",
-                   "use a glibc distribution (or a glibc container) for PyTorch projects")
+        report.add(
+            "machine.os",
+            "warning",
+            f"{where}: PyTorch publishes no wheels for musl libc",
+            "use a glibc distribution (or a glibc container) for PyTorch projects",
+        )
     elif system == "Darwin" and arch == "x86_64":
-        report.add("machine.os", "warning", f"{where}: Intel macOS gets PyTorch 2.2 at most, CPU only",
-                   "use Apple silicon or Linux for current PyTorch")
+        report.add(
+            "machine.os",
+            "warning",
+            f"{where}: Intel macOS gets PyTorch 2.2 at most, CPU only",
+            "use Apple silicon or Linux for current PyTorch",
+        )
     elif system not in ("Linux", "Darwin", "Windows"):
-        report.add("machine.os", "warning", f"{where}: not a platform reproml's presets target",
-                   "use Linux, macOS or Windows")
+        report.add(
+            "machine.os",
+            "warning",
+            f"{where}: not a platform reproml's presets target",
+            "use Linux, macOS or Windows",
+        )
     else:
         report.add("machine.os", "ok", where)
 
     newest = gpu.newest_cuda_build(driver.version)
     if driver.problem and driver.version is None:
-        report.add("machine.gpu", "warning", f"NVIDIA driver unreadable: {driver.problem}; assuming no GPU",
-                   "check `nvidia-smi`; set REPROML_CUDA_DRIVER_VERSION=<version> to tell reproml the driver")
+        report.add(
+            "machine.gpu",
+            "warning",
+            f"NVIDIA driver unreadable: {driver.problem}; assuming no GPU",
+            "check `nvidia-smi`; set REPROML_CUDA_DRIVER_VERSION=<version> to tell reproml the driver",
+        )
     elif driver.version is None:
         extra = " (CPU; MPS on Apple silicon)" if system == "Darwin" else ""
         report.add("machine.gpu", "ok", f"no NVIDIA GPU: PyTorch runs on the CPU{extra}")
     elif newest is None:
-        report.add("machine.gpu", "warning",
-                   f"NVIDIA driver {driver.version} is older than every offered CUDA build needs "
-                   f"(>= {gpu.minimum_driver('cu128')}): PyTorch will run on the CPU",
-                   f"update the NVIDIA driver to >= {gpu.minimum_driver('cu130')} (cu130) "
-                   f"or >= {gpu.minimum_driver('cu128')} (cu128)")
+        report.add(
+            "machine.gpu",
+            "warning",
+            f"NVIDIA driver {driver.version} is older than every offered CUDA build needs "
+            f"(>= {gpu.minimum_driver('cu128')}): PyTorch will run on the CPU",
+            f"update the NVIDIA driver to >= {gpu.minimum_driver('cu130')} (cu130) "
+            f"or >= {gpu.minimum_driver('cu128')} (cu128)",
+        )
     else:
         report.add("machine.gpu", "ok", f"NVIDIA driver {driver.version}: newest CUDA build {newest}")
 
@@ -512,19 +597,27 @@ def _nixos_findings(report: Report, driver: gpu.Driver, project: Any) -> None:
     else:
         # The NixOS preset sets LD_LIBRARY_PATH from its flake; everything else runs generic Linux binaries.
         needs = project is not None and not (project.preset is not None and project.preset.nix == "full")
-        report.add("machine.nix-ld", "error" if needs else "warning",
-                   "NixOS without nix-ld: uv-downloaded Python, pixi's packages and native wheels will not start",
-                   "add `programs.nix-ld.enable = true;` to configuration.nix and run `sudo nixos-rebuild switch`")
+        report.add(
+            "machine.nix-ld",
+            "error" if needs else "warning",
+            "NixOS without nix-ld: uv-downloaded Python, pixi's packages and native wheels will not start",
+            "add `programs.nix-ld.enable = true;` to configuration.nix and run `sudo nixos-rebuild switch`",
+        )
     wants_cuda = project is not None and _project_build(project, driver) not in (None, "cpu")
     if driver.version is None and not wants_cuda:
         return
     if _exists(OPENGL_DRIVER_LIB):
-        report.add("machine.opengl-driver", "ok", f"{OPENGL_DRIVER_LIB} exists: libcuda is visible to PyTorch")
+        report.add(
+            "machine.opengl-driver", "ok", f"{OPENGL_DRIVER_LIB} exists: libcuda is visible to PyTorch"
+        )
     else:
-        report.add("machine.opengl-driver", "error" if wants_cuda else "warning",
-                   f"{OPENGL_DRIVER_LIB} is missing: PyTorch cannot find libcuda",
-                   "enable the NVIDIA driver in configuration.nix (hardware.graphics.enable = true; "
-                   "services.xserver.videoDrivers = [\"nvidia\"]) and rebuild")
+        report.add(
+            "machine.opengl-driver",
+            "error" if wants_cuda else "warning",
+            f"{OPENGL_DRIVER_LIB} is missing: PyTorch cannot find libcuda",
+            "enable the NVIDIA driver in configuration.nix (hardware.graphics.enable = true; "
+            'services.xserver.videoDrivers = ["nvidia"]) and rebuild',
+        )
 
 
 def _exists(path: Path) -> bool:
@@ -559,8 +652,15 @@ def _project_build(project: Any, driver: gpu.Driver) -> str | None:
     return gpu.choose_build(accelerator, driver.version, platform.system())
 
 
-def _project_findings(report: Report, project: Any, tools: dict[str, ToolProbe], machine: dict[str, Any],
-                      driver: gpu.Driver, lock: LockProbe | None, envrc: EnvrcProbe | None) -> None:
+def _project_findings(
+    report: Report,
+    project: Any,
+    tools: dict[str, ToolProbe],
+    machine: dict[str, Any],
+    driver: gpu.Driver,
+    lock: LockProbe | None,
+    envrc: EnvrcProbe | None,
+) -> None:
     preset = project.preset
     accelerator, accelerator_source = _accelerator(project)
     info: dict[str, Any] = {
@@ -571,16 +671,25 @@ def _project_findings(report: Report, project: Any, tools: dict[str, ToolProbe],
         "accelerator": accelerator,
         "cuda_build": _project_build(project, driver),
         "lock": lock.state if lock else "unknown",
-        "envrc": "absent" if not (project.root / ".envrc").is_file() else (envrc.state if envrc else "unknown"),
+        "envrc": "absent"
+        if not (project.root / ".envrc").is_file()
+        else (envrc.state if envrc else "unknown"),
     }
     report.project = info
 
     if preset is None:
-        report.add("project.preset", "ok",
-                   f"{project.root}: a {project.manager} project not created by reproml (no .copier-answers.yml)")
+        report.add(
+            "project.preset",
+            "ok",
+            f"{project.root}: a {project.manager} project not created by reproml (no .copier-answers.yml)",
+        )
     elif preset.deprecated:
-        report.add("project.preset", "warning", f"{project.root}: preset {preset.name} ({preset.manager}) "
-                   "is deprecated and works on NixOS only", "move to flake-python-ml or pythonml")
+        report.add(
+            "project.preset",
+            "warning",
+            f"{project.root}: preset {preset.name} ({preset.manager}) is deprecated and works on NixOS only",
+            "move to flake-python-ml or pythonml",
+        )
     else:
         report.add("project.preset", "ok", f"{project.root}: preset {preset.name} ({preset.manager})")
 
@@ -589,8 +698,12 @@ def _project_findings(report: Report, project: Any, tools: dict[str, ToolProbe],
     if missing:
         fixes = "; ".join(INSTALL_FIX[t] for t in missing if t in INSTALL_FIX)
         alternative = " (or use the uv-python-ml preset, which needs no Nix)" if "nix" in missing else ""
-        report.add("project.tools", "error", f"this project needs {', '.join(missing)}, not found on this machine",
-                   fixes + alternative)
+        report.add(
+            "project.tools",
+            "error",
+            f"this project needs {', '.join(missing)}, not found on this machine",
+            fixes + alternative,
+        )
     else:
         report.add("project.tools", "ok", f"needs {', '.join(required)}: all found")
 
@@ -603,29 +716,46 @@ def _project_findings(report: Report, project: Any, tools: dict[str, ToolProbe],
 
     if (project.root / ".envrc").is_file():
         if tools.get("direnv") is None or tools["direnv"].path is None:
-            report.add("project.direnv", "warning", ".envrc will not load: direnv is not installed",
-                       INSTALL_FIX["direnv"])
+            report.add(
+                "project.direnv",
+                "warning",
+                ".envrc will not load: direnv is not installed",
+                INSTALL_FIX["direnv"],
+            )
         elif envrc is None or envrc.state == "unknown":
             detail = envrc.detail if envrc else "the direnv check did not run"
-            report.add("project.direnv", "warning", f"cannot tell whether .envrc is allowed: {detail}",
-                       f"direnv allow {project.root}")
+            report.add(
+                "project.direnv",
+                "warning",
+                f"cannot tell whether .envrc is allowed: {detail}",
+                f"direnv allow {project.root}",
+            )
         elif envrc.state == "allowed":
             report.add("project.direnv", "ok", ".envrc is allowed: direnv activates the environment on cd")
         else:
             what = "denied (direnv deny)" if envrc.state == "denied" else "not yet allowed"
-            report.add("project.direnv", "warning", f".envrc is {what}: the environment will not activate on cd",
-                       f"direnv allow {project.root}")
+            report.add(
+                "project.direnv",
+                "warning",
+                f".envrc is {what}: the environment will not activate on cd",
+                f"direnv allow {project.root}",
+            )
 
 
-def _cuda_finding(report: Report, project: Any, accelerator: str | None, source: str | None,
-                  driver: gpu.Driver, system: str) -> None:
+def _cuda_finding(
+    report: Report, project: Any, accelerator: str | None, source: str | None, driver: gpu.Driver, system: str
+) -> None:
     if accelerator is None:
         if project.answers.get("framework") == "none":
             report.add("project.cuda", "ok", "no deep-learning framework: no CUDA build needed")
         return
     if accelerator not in gpu.ACCELERATORS:
-        report.add("project.cuda", "warning", f"unknown accelerator {accelerator!r} in {source}",
-                   f"use one of {', '.join(gpu.ACCELERATORS)}")
+        report.add(
+            "project.cuda",
+            "warning",
+            f"unknown accelerator {accelerator!r} in {source}",
+            f"use one of {', '.join(gpu.ACCELERATORS)}",
+        )
         return
     build = gpu.choose_build(accelerator, driver.version, system)
     newest = gpu.newest_cuda_build(driver.version)
@@ -638,39 +768,69 @@ def _cuda_finding(report: Report, project: Any, accelerator: str | None, source:
         report.add("project.cuda", "ok", f"accelerator {accelerator}: {system} gets the CPU build of PyTorch")
     elif accelerator == "auto":
         if driver.version and newest is None:
-            report.add("project.cuda", "warning",
-                       f"accelerator auto: driver {driver.version} is too old for any CUDA build, so the CPU build",
-                       update_driver)
+            report.add(
+                "project.cuda",
+                "warning",
+                f"accelerator auto: driver {driver.version} is too old for any CUDA build, so the CPU build",
+                update_driver,
+            )
         else:
             why = f"driver {driver.version}" if driver.version else "no NVIDIA GPU"
             report.add("project.cuda", "ok", f"accelerator auto: this machine gets {build} ({why})")
     elif accelerator == "cuda":
         if build == "cpu":
-            why = f"driver {driver.version} is too old for any CUDA build" if driver.version else "no NVIDIA GPU here"
-            report.add("project.cuda", "warning", f"accelerator cuda, but {why}: PyTorch will run on the CPU",
-                       update_driver if driver.version else "run it on a machine with an NVIDIA GPU, or use accelerator auto")
+            why = (
+                f"driver {driver.version} is too old for any CUDA build"
+                if driver.version
+                else "no NVIDIA GPU here"
+            )
+            report.add(
+                "project.cuda",
+                "warning",
+                f"accelerator cuda, but {why}: PyTorch will run on the CPU",
+                update_driver
+                if driver.version
+                else "run it on a machine with an NVIDIA GPU, or use accelerator auto",
+            )
         else:
-            report.add("project.cuda", "ok", f"accelerator cuda: this machine gets {build} (driver {driver.version})")
+            report.add(
+                "project.cuda", "ok", f"accelerator cuda: this machine gets {build} (driver {driver.version})"
+            )
     elif driver.version is None:
-        report.add("project.cuda", "warning",
-                   f"the project asks for {accelerator} (from {source}) but this machine has no NVIDIA GPU: "
-                   "large CUDA wheels, and PyTorch will run on the CPU",
-                   "use accelerator auto or cpu on machines without a GPU")
+        report.add(
+            "project.cuda",
+            "warning",
+            f"the project asks for {accelerator} (from {source}) but this machine has no NVIDIA GPU: "
+            "large CUDA wheels, and PyTorch will run on the CPU",
+            "use accelerator auto or cpu on machines without a GPU",
+        )
     elif gpu.supports(driver.version, accelerator):
-        report.add("project.cuda", "ok", f"{accelerator} runs on driver {driver.version} "
-                   f"(needs >= {gpu.minimum_driver(accelerator)})")
+        report.add(
+            "project.cuda",
+            "ok",
+            f"{accelerator} runs on driver {driver.version} (needs >= {gpu.minimum_driver(accelerator)})",
+        )
     else:
         needed = gpu.minimum_driver(accelerator)
         if newest:
-            fix = (f"use {newest}, the newest build driver {driver.version} supports: replace {accelerator} with "
-                   f"{newest} in pyproject.toml and .copier-answers.yml (new projects: --accelerator {newest} or auto),"
-                   f" then run `{lock_cmd}`; or update the NVIDIA driver to >= {needed}")
+            fix = (
+                f"use {newest}, the newest build driver {driver.version} supports: replace {accelerator} "
+                f"with {newest} in pyproject.toml and .copier-answers.yml "
+                f"(new projects: --accelerator {newest} or auto),"
+                f" then run `{lock_cmd}`; or update the NVIDIA driver to >= {needed}"
+            )
         else:
-            fix = (f"use the CPU build (accelerator cpu, then `{lock_cmd}`) or update the NVIDIA driver "
-                   f"to >= {gpu.minimum_driver('cu128')}")
-        report.add("project.cuda", "error",
-                   f"the project asks for {accelerator} (needs driver >= {needed}) but this machine's driver "
-                   f"is {driver.version}", fix)
+            fix = (
+                f"use the CPU build (accelerator cpu, then `{lock_cmd}`) or update the NVIDIA driver "
+                f"to >= {gpu.minimum_driver('cu128')}"
+            )
+        report.add(
+            "project.cuda",
+            "error",
+            f"the project asks for {accelerator} (needs driver >= {needed}) but this machine's driver "
+            f"is {driver.version}",
+            fix,
+        )
 
 
 # ----------------------------------------------------------------------------------------------- text
@@ -697,12 +857,20 @@ def render_report(report: Report) -> None:
             line.append(finding.summary)
             console.print(line)
             if finding.fix:
-                console.print(Text(f"{'':10}fix: {finding.fix}", style="dim" if finding.status == "ok" else ""))
+                console.print(
+                    Text(f"{'':10}fix: {finding.fix}", style="dim" if finding.status == "ok" else "")
+                )
     counts = report.counts()
     if report.ok and not counts["warning"]:
         console.print(Text("All checks passed.", style="green"))
     else:
-        parts = [f"{counts['error']} error{'s' * (counts['error'] != 1)}",
-                 f"{counts['warning']} warning{'s' * (counts['warning'] != 1)}"]
-        console.print(Text(", ".join(parts) + (": fix the errors above." if not report.ok else "."),
-                           style="bold red" if not report.ok else "yellow"))
+        parts = [
+            f"{counts['error']} error{'s' * (counts['error'] != 1)}",
+            f"{counts['warning']} warning{'s' * (counts['warning'] != 1)}",
+        ]
+        console.print(
+            Text(
+                ", ".join(parts) + (": fix the errors above." if not report.ok else "."),
+                style="bold red" if not report.ok else "yellow",
+            )
+        )
