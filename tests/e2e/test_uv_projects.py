@@ -94,25 +94,3 @@ def test_auto_project_on_a_gpu_less_machine_gets_cpu_torch_through_direnv(tmp_pa
     run(["direnv", "allow", str(project)], project, env)
     run(["direnv", "exec", str(project), "true"], project, env)  # the .envrc runs uv sync --extra cpu
     _sync_and_check_cpu_torch(project, env, ["true"])
-
-
-@pytest.mark.parametrize(
-    ("driver", "expected"),
-    [("none", "--extra cpu"), ("450.80.02", "--extra cpu"), ("535.104.05", "--extra cu128"),
-     ("550.54.14", "--extra cu128"), ("580.65.06", "--extra cu130"), ("garbage", "--extra cpu")],
-)
-def test_envrc_picks_the_build_the_driver_supports(tmp_path, driver, expected):
-    project = make(tmp_path, "uv-python-ml")
-    stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
-    env = dict(os.environ, REPROML_CUDA_DRIVER_VERSION=driver)
-    done = run(["bash", "-c", f"{stubs}; source .envrc"], project, env)
-    assert done.stdout.strip() == f"uv sync --quiet {expected}"
-
-
-@pytest.mark.parametrize(("driver", "env_name"), [("none", "dev"), ("550.54.14", "dev-cuda"), ("580.65.06", "dev-cuda")])
-def test_pixi_envrc_picks_the_cuda_environment_where_a_driver_is(tmp_path, driver, env_name):
-    project = make(tmp_path, "global-python-ml")
-    stubs = 'watch_file(){ :; }; pixi(){ echo "echo pixi $*"; }'
-    env = dict(os.environ, REPROML_CUDA_DRIVER_VERSION=driver)
-    done = run(["bash", "-c", f"{stubs}; source .envrc"], project, env)
-    assert done.stdout.strip() == f"pixi shell-hook --environment {env_name} --change-ps1 false"

@@ -1,0 +1,56 @@
+"""The generated .envrc picks the PyTorch build (uv) or Pixi environment from the NVIDIA driver it finds.
+direnv's functions and uv/pixi are stubbed with shell functions; the .envrc itself runs for real in bash."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from helpers import render_preset
+
+
+def source_envrc(project, stubs: str, driver: str) -> str:
+    env = dict(os.environ, REPROML_CUDA_DRIVER_VERSION=driver)
+    done = subprocess.run(["bash", "-c", f"{stubs}; source .envrc"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("driver", "expected"),
+    [("none", "--extra cpu"), ("450.80.02", "--extra cpu"), ("535.104.05", "--extra cu128"),
+     ("550.54.14", "--extra cu128"), ("580.65.06", "--extra cu130"), ("garbage", "--extra cpu")],
+)
+def test_envrc_picks_the_build_the_driver_supports(tmp_path, driver, expected):
+    project = render_preset(tmp_path / "p", "uv-python-ml")
+    stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
+    assert source_envrc(project, stubs, driver) == f"uv sync --quiet {expected}"
+
+
+def test_cuda_accelerator_gets_cuda_even_before_a_driver_is_installed(tmp_path):
+    project = render_preset(tmp_path / "p", "uv-python-ml", accelerator="cuda")
+    stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
+    assert source_envrc(project, stubs, "none") == "uv sync --quiet --extra cu130"
+    assert source_envrc(project, stubs, "535.104.05") == "uv sync --quiet --extra cu128"
+
+
+def test_fixed_builds_need_no_choice(tmp_path):
+    project = render_preset(tmp_path / "p", "uv-python-ml", accelerator="cu128")
+    stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
+    assert source_envrc(project, stubs, "580.65.06") == "uv sync --quiet"
+
+
+@pytest.mark.parametrize(("driver", "env_name"), [("none", "dev"), ("550.54.14", "dev-cuda"), ("580.65.06", "dev-cuda")])
+def test_pixi_envrc_picks_the_cuda_environment_where_a_driver_is(tmp_path, driver, env_name):
+    project = render_preset(tmp_path / "p", "global-python-ml")
+    stubs = 'watch_file(){ :; }; pixi(){ echo "echo pixi $*"; }'
+    assert source_envrc(project, stubs, driver) == f"pixi shell-hook --environment {env_name} --change-ps1 false"
+
+
+def test_cpu_pixi_project_always_uses_dev(tmp_path):
+    project = render_preset(tmp_path / "p", "global-python-ml", accelerator="cpu")
+    stubs = 'watch_file(){ :; }; pixi(){ echo "echo pixi $*"; }'
+    assert source_envrc(project, stubs, "580.65.06") == "pixi shell-hook --environment dev --change-ps1 false"
