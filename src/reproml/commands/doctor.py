@@ -564,6 +564,7 @@ def _machine_findings(report: Report, machine: dict[str, Any], driver: gpu.Drive
         report.add("machine.os", "ok", where)
 
     newest = gpu.newest_cuda_build(driver.version)
+    posed = f" (posed by {driver.source})" if driver.source in gpu.DRIVER_ENV_VARS else ""
     if driver.problem and driver.version is None:
         report.add(
             "machine.gpu",
@@ -573,7 +574,7 @@ def _machine_findings(report: Report, machine: dict[str, Any], driver: gpu.Drive
         )
     elif driver.version is None:
         extra = " (CPU; MPS on Apple silicon)" if system == "Darwin" else ""
-        report.add("machine.gpu", "ok", f"no NVIDIA GPU: PyTorch runs on the CPU{extra}")
+        report.add("machine.gpu", "ok", f"no NVIDIA GPU{posed}: PyTorch runs on the CPU{extra}")
     elif newest is None:
         report.add(
             "machine.gpu",
@@ -584,7 +585,7 @@ def _machine_findings(report: Report, machine: dict[str, Any], driver: gpu.Drive
             f"or >= {gpu.minimum_driver('cu128')} (cu128)",
         )
     else:
-        report.add("machine.gpu", "ok", f"NVIDIA driver {driver.version}: newest CUDA build {newest}")
+        report.add("machine.gpu", "ok", f"NVIDIA driver {driver.version}{posed}: newest CUDA build {newest}")
 
     if machine["nixos"]:
         _nixos_findings(report, driver, project)
@@ -814,10 +815,9 @@ def _cuda_finding(
         needed = gpu.minimum_driver(accelerator)
         if newest:
             fix = (
-                f"use {newest}, the newest build driver {driver.version} supports: replace {accelerator} "
-                f"with {newest} in pyproject.toml and .copier-answers.yml "
-                f"(new projects: --accelerator {newest} or auto),"
-                f" then run `{lock_cmd}`; or update the NVIDIA driver to >= {needed}"
+                f"switch to {newest} (the newest build this driver supports): replace {accelerator} with "
+                f"{newest} in pyproject.toml and .copier-answers.yml, then `{lock_cmd}`; "
+                f"or update the NVIDIA driver to >= {needed}"
             )
         else:
             fix = (
