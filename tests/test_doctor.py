@@ -492,3 +492,25 @@ def test_diagnose_is_usable_as_a_library(tmp_path: Path) -> None:
     report = doctor.diagnose(tmp_path)
     assert report.to_dict()["version"] == 1
     assert os.fspath(tmp_path) in finding(report.to_dict(), "project.found")["summary"]
+
+
+@needs_uv
+def test_a_failing_check_is_a_warning_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(doctor, "_cuda_finding", broken)
+    project = make_project(tmp_path / "p")
+    code, data = run_doctor(str(project))
+    internal = finding(data, "project.internal")
+    assert code == 0 and internal["status"] == "warning" and "boom" in internal["summary"]
+    assert finding(data, "machine.gpu")["status"] == "ok"  # the other groups still ran
+
+
+def test_unparsable_foreign_pyproject_is_a_finding(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project\nname = 1\n")
+    code, data = run_doctor(str(tmp_path))
+    found = finding(data, "project.found")
+    assert code == 1 and found["status"] == "error" and "pyproject.toml" in found["summary"]

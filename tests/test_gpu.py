@@ -207,3 +207,16 @@ def test_shell_function_passes_shellcheck(tmp_path: Path) -> None:
     script.write_text(gpu.shell_function())
     done = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.skipif(not shutil.which("sed"), reason="sed not installed")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(PROC_PROPRIETARY, "550.54.14"), (PROC_OPEN, "580.65.06"), (PROC_AARCH64, "535.104.05")],
+)
+def test_shell_form_reads_proc_like_python(tmp_path: Path, text: str, expected: str) -> None:
+    # The open kernel module names the architecture (x86_64) before the version: it must not be read as "86".
+    proc = tmp_path / "version"
+    proc.write_text(text)
+    out = subprocess.run(["sed", "-n", gpu._PROC_SED, str(proc)], capture_output=True, text=True, timeout=10)
+    assert out.stdout.strip() == expected == gpu.parse_proc_version(text)

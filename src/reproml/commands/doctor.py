@@ -13,6 +13,8 @@ project:  ``project.found`` (only when PATH is missing, not a project, or its an
           ``project.preset``, ``project.tools`` (tools the preset needs, e.g. Nix), ``project.lock``,
           ``project.cuda`` (the PyTorch build the project asks for versus the driver), ``project.direnv``
           (only when the project has an ``.envrc``)
+any:      ``tool.internal``, ``machine.internal``, ``project.internal``: a warning, only when a group of
+          checks itself failed (a bug to report); the other groups still run
 
 JSON (``--json``), version 1
 ----------------------------
@@ -409,13 +411,37 @@ def diagnose(path: str | Path | None = None) -> Report:
     )
     report.machine = machine
     report.tools = {tool: {"path": probe.path, "version": probe.version} for tool, probe in tools.items()}
-    _tool_findings(report, tools, project, driver)
-    _machine_findings(report, machine, driver, project)
+    _guarded(report, "tool.internal", _tool_findings, report, tools, project, driver)
+    _guarded(report, "machine.internal", _machine_findings, report, machine, driver, project)
     if project_problem:
         report.add("project.found", *project_problem)
     if project is not None:
-        _project_findings(report, project, tools, machine, driver, lock, envrc)
+        _guarded(
+            report,
+            "project.internal",
+            _project_findings,
+            report,
+            project,
+            tools,
+            machine,
+            driver,
+            lock,
+            envrc,
+        )
     return report
+
+
+def _guarded(report: Report, fid: str, fn: Callable[..., None], *args: Any) -> None:
+    """Run one group of checks; a bug or an odd platform becomes a warning, never a traceback."""
+    try:
+        fn(*args)
+    except Exception as exc:
+        report.add(
+            fid,
+            "warning",
+            f"a check failed unexpectedly: {type(exc).__name__}: {exc}",
+            "please report this with the output of `reproml doctor --json`",
+        )
 
 
 def _safe(fn: Callable[[], Any], default: Any) -> Any:
@@ -439,9 +465,13 @@ def _find_project(path: str | Path | None) -> tuple[Any, tuple[str, str, str | N
 
     explicit = path is not None
     target = Path(path if path is not None else ".").expanduser()
-    if not target.exists():
-        return None, ("error", f"{target} does not exist", "pass the project folder (reproml doctor PATH)")
     try:
+        if not target.exists():
+            return None, (
+                "error",
+                f"{target} does not exist",
+                "pass the project folder (reproml doctor PATH)",
+            )
         return find_project(target), None
     except ReproError as exc:
         if "is not inside a Python project" in str(exc):
@@ -454,7 +484,11 @@ def _find_project(path: str | Path | None) -> tuple[Any, tuple[str, str, str | N
             )
         return None, ("error", exc.one_line(), "fix or remove .copier-answers.yml (see `reproml templates`)")
     except Exception as exc:  # unreadable manifest and the like: a finding, not a traceback
-        return None, ("error", f"cannot read the project at {target}: {exc}", None)
+        return None, (
+            "error",
+            f"cannot read the project at {target}: {exc}",
+            "check that its pyproject.toml and .copier-answers.yml are readable and valid",
+        )
 
 
 def _machine_info() -> dict[str, Any]:
