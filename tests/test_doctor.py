@@ -514,3 +514,13 @@ def test_unparsable_foreign_pyproject_is_a_finding(tmp_path: Path) -> None:
     code, data = run_doctor(str(tmp_path))
     found = finding(data, "project.found")
     assert code == 1 and found["status"] == "error" and "pyproject.toml" in found["summary"]
+
+
+def test_pixi_cuda_fix_names_the_cuda_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Linux")
+    monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", "550.54.14")
+    project = make_project(tmp_path / "p", preset="global-python-ml", accelerator="cu130", lock=False)
+    code, data = run_doctor(str(project))
+    cuda = finding(data, "project.cuda")
+    assert code == 1 and cuda["status"] == "error"
+    assert 'cuda-version = "12.8.*"' in cuda["fix"] and "pixi lock" in cuda["fix"]

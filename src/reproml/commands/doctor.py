@@ -850,8 +850,8 @@ def _cuda_finding(
         if newest:
             fix = (
                 f"switch to {newest} (the newest build this driver supports): replace {accelerator} with "
-                f"{newest} in pyproject.toml and .copier-answers.yml, then `{lock_cmd}`; "
-                f"or update the NVIDIA driver to >= {needed}"
+                f"{newest} in pyproject.toml{_pixi_cuda_hint(project, newest)} and .copier-answers.yml, "
+                f"then `{lock_cmd}`; or update the NVIDIA driver to >= {needed}"
             )
         else:
             fix = (
@@ -865,6 +865,13 @@ def _cuda_finding(
             f"is {driver.version}",
             fix,
         )
+
+
+def _pixi_cuda_hint(project: Any, build: str) -> str:
+    """Pixi projects pin CUDA through cuda-version (cu128 -> 12.8.*), not through a PyTorch index name."""
+    if project.manager != "pixi":
+        return ""
+    return f' (cuda-version = "{build[2:-1]}.{build[-1]}.*")'
 
 
 # ----------------------------------------------------------------------------------------------- text
