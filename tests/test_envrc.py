@@ -9,6 +9,8 @@ import subprocess
 import pytest
 
 from helpers import render_preset
+from reproml import gpu
+from reproml.commands.new import TEMPLATE_DIR
 
 
 def source_envrc(project, stubs: str, driver: str) -> str:
@@ -54,3 +56,18 @@ def test_cpu_pixi_project_always_uses_dev(tmp_path):
     project = render_preset(tmp_path / "p", "global-python-ml", accelerator="cpu")
     stubs = 'watch_file(){ :; }; pixi(){ echo "echo pixi $*"; }'
     assert source_envrc(project, stubs, "580.65.06") == "pixi shell-hook --environment dev --change-ps1 false"
+
+
+def test_the_template_shell_snippet_is_generated_from_the_cuda_table():
+    # Regenerate with: python -c "from reproml import gpu; print(gpu.shell_function(), end='')" > \
+    #   src/reproml/template/snippets/torch_build.sh
+    assert (TEMPLATE_DIR / "snippets" / "torch_build.sh").read_text() == gpu.shell_function()
+
+
+@pytest.mark.parametrize("accelerator", ["auto", "cuda"])
+@pytest.mark.parametrize("driver", ["none", "450.80.02", "525.60.13", "550.54.14", "580.65.06", "garbage"])
+def test_envrc_choice_agrees_with_doctor(tmp_path, accelerator, driver):
+    project = render_preset(tmp_path / "p", "uv-python-ml", accelerator=accelerator)
+    stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
+    expected = gpu.choose_build(accelerator, gpu.parse_driver_version(driver), "Linux")
+    assert source_envrc(project, stubs, driver) == f"uv sync --quiet --extra {expected}"

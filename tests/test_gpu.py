@@ -52,7 +52,7 @@ RECOMMENDATIONS = [
 def test_recommendation_per_driver(driver: str | None, newest: str | None, build: str) -> None:
     assert gpu.newest_cuda_build(driver) == newest
     assert gpu.choose_build("auto", driver, "Linux") == build
-    assert gpu.choose_build("cuda", driver, "Linux") == build
+    assert gpu.choose_build("cuda", driver, "Linux") == (build if build != "cpu" else "cu130")
     assert gpu.choose_build("cpu", driver, "Linux") == "cpu"
 
 

@@ -171,8 +171,10 @@ def choose_build(accelerator: str, driver: str | None, system: str) -> str:
         raise ValueError(f"unknown accelerator {accelerator!r}; expected one of {', '.join(ACCELERATORS)}")
     if system.lower() not in ("linux", "windows") or accelerator == "cpu":
         return "cpu"
-    if accelerator in ("auto", "cuda"):
+    if accelerator == "auto":
         return newest_cuda_build(driver) or "cpu"
+    if accelerator == "cuda":  # CUDA wheels even before a driver is installed (doctor warns)
+        return newest_cuda_build(driver) or CUDA_BUILDS[0][0]
     return accelerator
 
 
@@ -233,6 +235,7 @@ def shell_function(name: str = "reproml_cuda_build") -> str:
     """
     rows = "\n".join(f"        {build}) _min={minimum} ;;" for build, minimum in CUDA_BUILDS)
     builds = " ".join(build for build, _ in CUDA_BUILDS)
+    newest = CUDA_BUILDS[0][0]
     return f"""\
 # Generated from reproml.gpu.CUDA_BUILDS: the CUDA builds, newest first, and the minimum driver each needs.
 {name}_driver() {{
@@ -275,14 +278,16 @@ def shell_function(name: str = "reproml_cuda_build") -> str:
         *) echo "$1"; return 0 ;;
     esac
     _drv=$({name}_driver)
-    case "$_drv" in ''|*[!0-9.]*) echo cpu; return 0 ;; esac
+    # auto falls back to cpu; cuda to the newest build (CUDA wheels even before a driver is installed).
+    if [ "$1" = cuda ]; then _fallback={newest}; else _fallback=cpu; fi
+    case "$_drv" in ''|*[!0-9.]*) echo "$_fallback"; return 0 ;; esac
     for _build in {builds}; do
         case "$_build" in
 {rows}
         esac
         if {name}_ge "$_drv" "$_min"; then echo "$_build"; return 0; fi
     done
-    echo cpu
+    echo "$_fallback"
 }}
 """
 

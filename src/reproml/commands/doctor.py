@@ -813,7 +813,7 @@ def _cuda_finding(
             why = f"driver {driver.version}" if driver.version else "no NVIDIA GPU"
             report.add("project.cuda", "ok", f"accelerator auto: this machine gets {build} ({why})")
     elif accelerator == "cuda":
-        if build == "cpu":
+        if not gpu.supports(driver.version, build):
             why = (
                 f"driver {driver.version} is too old for any CUDA build"
                 if driver.version
@@ -822,7 +822,7 @@ def _cuda_finding(
             report.add(
                 "project.cuda",
                 "warning",
-                f"accelerator cuda, but {why}: PyTorch will run on the CPU",
+                f"accelerator cuda installs {build}, but {why}: PyTorch will run on the CPU",
                 update_driver
                 if driver.version
                 else "run it on a machine with an NVIDIA GPU, or use accelerator auto",

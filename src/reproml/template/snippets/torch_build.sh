@@ -1,28 +1,54 @@
-# Which PyTorch build this machine gets: the newest CUDA build the NVIDIA driver supports, else CPU.
-# Same table as `reproml doctor` (cu130 needs driver >= 580, cu128 >= 525.60.13). Override: REPROML_TORCH_BUILD.
-nvidia_driver_version() {
-  if [ -n "${REPROML_CUDA_DRIVER_VERSION:-}" ]; then
-    [ "$REPROML_CUDA_DRIVER_VERSION" = none ] || echo "$REPROML_CUDA_DRIVER_VERSION"
-  elif [ "$(uname -s)" = Darwin ]; then
-    return 0
-  elif [ -r /sys/module/nvidia/version ]; then
-    head -n 1 /sys/module/nvidia/version
-  elif [ -r /proc/driver/nvidia/version ]; then
-    sed -n 's/.*Kernel Module[^0-9]*\([0-9][0-9.]*\).*/\1/p' /proc/driver/nvidia/version | head -n 1
-  elif command -v nvidia-smi >/dev/null 2>&1; then
-    nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1
-  fi
+# Generated from reproml.gpu.CUDA_BUILDS: the CUDA builds, newest first, and the minimum driver each needs.
+reproml_cuda_build_driver() {
+    for _v in "${REPROML_CUDA_DRIVER_VERSION:-}" "${UV_CUDA_DRIVER_VERSION:-}"; do
+        if [ -n "$_v" ]; then
+            [ "$_v" = none ] || printf '%s\n' "$_v"
+            return 0
+        fi
+    done
+    if [ -r /sys/module/nvidia/version ]; then
+        head -n 1 /sys/module/nvidia/version
+    elif [ -r /proc/driver/nvidia/version ]; then
+        sed -n 's/^NVRM version:.*[[:space:]]\([0-9][0-9]*\.[0-9][0-9]*\(\.[0-9][0-9]*\)\{0,1\}\)[[:space:]].*/\1/p' \
+            /proc/driver/nvidia/version | head -n 1
+    elif command -v nvidia-smi >/dev/null 2>&1; then
+        if command -v timeout >/dev/null 2>&1; then _t="timeout 5"; else _t=""; fi
+        $_t nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' \r'
+    fi
 }
-
-newest_cuda_build() {
-  local version=$1 major minor
-  major=${version%%.*}
-  minor=${version#*.}
-  minor=${minor%%.*}
-  case "$major$minor" in *[!0-9]*|"") return 0 ;; esac
-  if [ "$major" -ge 580 ]; then
-    echo cu130
-  elif [ "$major" -gt 525 ] || { [ "$major" -eq 525 ] && [ "$minor" -ge 60 ]; }; then
-    echo cu128
-  fi
+# reproml_cuda_build_ge A B: is version A >= version B (numeric, dot-separated, missing parts count as 0)?
+reproml_cuda_build_ge() {
+    _a=$1 _b=$2
+    while [ -n "$_a$_b" ]; do
+        _x=${_a%%.*} _y=${_b%%.*}
+        _x=${_x:-0} _y=${_y:-0}
+        case "$_x$_y" in *[!0-9]*) return 1 ;; esac
+        [ "$_x" -gt "$_y" ] && return 0
+        [ "$_x" -lt "$_y" ] && return 1
+        case "$_a" in *.*) _a=${_a#*.} ;; *) _a="" ;; esac
+        case "$_b" in *.*) _b=${_b#*.} ;; *) _b="" ;; esac
+    done
+    return 0
+}
+# reproml_cuda_build ACCELERATOR: prints cpu or the CUDA build (auto/cuda: newest the driver supports; cuXXX: as asked).
+reproml_cuda_build() {
+    case "$(uname -s)" in Linux|MINGW*|MSYS*|CYGWIN*) ;; *) echo cpu; return 0 ;; esac
+    case "$1" in
+        cpu) echo cpu; return 0 ;;
+        auto|cuda) ;;
+        *) echo "$1"; return 0 ;;
+    esac
+    _drv=$(reproml_cuda_build_driver)
+    # auto falls back to cpu; cuda to the newest build (CUDA wheels even before a driver is installed).
+    if [ "$1" = cuda ]; then _fallback=cu130; else _fallback=cpu; fi
+    case "$_drv" in ''|*[!0-9.]*) echo "$_fallback"; return 0 ;; esac
+    for _build in cu130 cu128 cu126; do
+        case "$_build" in
+        cu130) _min=580 ;;
+        cu128) _min=525.60.13 ;;
+        cu126) _min=525.60.13 ;;
+        esac
+        if reproml_cuda_build_ge "$_drv" "$_min"; then echo "$_build"; return 0; fi
+    done
+    echo "$_fallback"
 }
