@@ -71,3 +71,12 @@ def test_envrc_choice_agrees_with_doctor(tmp_path, accelerator, driver):
     stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
     expected = gpu.choose_build(accelerator, gpu.parse_driver_version(driver), "Linux")
     assert source_envrc(project, stubs, driver) == f"uv sync --quiet --extra {expected}"
+
+
+@pytest.mark.parametrize("preset", ["pythonml", "nixos-pythonml"])
+def test_nix_uv_presets_enter_the_flake_then_sync_the_venv(tmp_path, preset):
+    project = render_preset(tmp_path / "p", preset)
+    stubs = ('watch_file(){ :; }; PATH_add(){ echo "PATH_add $*"; }; use(){ echo "use $*"; }; '
+             'uv(){ echo "uv $*"; }')
+    lines = source_envrc(project, stubs, "550.54.14").splitlines()
+    assert lines == ["use flake ./.nix", "uv sync --quiet --extra cu128", "PATH_add .venv/bin"]
