@@ -29,7 +29,18 @@ from reproml.project import find_project
 runner = CliRunner()
 
 STATUS_KEYS = {
-    "project", "state", "pid", "port", "ip", "app", "manager", "public", "url", "started_at", "uptime_seconds", "log",
+    "project",
+    "state",
+    "pid",
+    "port",
+    "ip",
+    "app",
+    "manager",
+    "public",
+    "url",
+    "started_at",
+    "uptime_seconds",
+    "log",
 }
 
 
@@ -38,10 +49,12 @@ def invoke(*args: str):
 
 
 def make_project(root: Path, *, preset: str = "uv-python-ml", venv: str | None = "jupyter") -> Path:
-    """A hand-made reproml project. venv: "jupyter" (sees this interpreter's Jupyter), "bare" (no Jupyter), None."""
+    """A hand-made reproml project. venv: "jupyter" (sees our Jupyter), "bare" (no Jupyter) or None."""
     root.mkdir(parents=True, exist_ok=True)
     package = root.name.replace("-", "_")
-    (root / ".copier-answers.yml").write_text(f"preset: {preset}\npackage_name: {package}\npython_version: '3.11'\n")
+    (root / ".copier-answers.yml").write_text(
+        f"preset: {preset}\npackage_name: {package}\npython_version: '3.11'\n"
+    )
     (root / "pyproject.toml").write_text(f'[project]\nname = "{root.name}"\nversion = "0.1"\n')
     if venv:
         make_venv(root / ".venv", with_jupyter=venv == "jupyter")
@@ -57,7 +70,9 @@ def make_venv(path: Path, *, with_jupyter: bool) -> None:
         import jupyter_server
         import jupyterlab
 
-        folders = sorted({str(Path(m.__file__).resolve().parent.parent) for m in (jupyterlab, jupyter_server, ipykernel)})
+        folders = sorted(
+            {str(Path(m.__file__).resolve().parent.parent) for m in (jupyterlab, jupyter_server, ipykernel)}
+        )
         site = next(path.glob("lib/python*/site-packages"))
         (site / "_outer_jupyter.pth").write_text("\n".join(folders) + "\n")
 
@@ -114,7 +129,7 @@ def write_record(project: Path, **fields) -> js.ServerRecord:
     return record
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # arguments and addresses
 
 
@@ -159,7 +174,7 @@ def test_stop_all_with_a_path_is_refused(tmp_path):
     assert result.exit_code == 2 and "either a PATH or --all" in result.stderr
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # nothing running
 
 
@@ -187,18 +202,27 @@ def test_status_stop_list_url_logs_when_nothing_runs(tmp_path):
     assert result.exit_code == 1 and "no Jupyter log" in result.stderr
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # the environment
 
 
 def test_uv_launch_uses_the_venv_python_and_keeps_the_token_out_of_argv(tmp_path):
     project = make_project(tmp_path / "uvp", venv="bare")
     launch = jupyter.launch_command(
-        find_project(project), app="lab", ip="127.0.0.1", port=9999, token_file=project / ".reproml/jupyter.token"
+        find_project(project),
+        app="lab",
+        ip="127.0.0.1",
+        port=9999,
+        token_file=project / ".reproml/jupyter.token",
     )
     root = project.resolve()
     assert launch.argv[:3] == [str(root / ".venv/bin/python"), "-m", "jupyterlab"]
-    for flag in ("--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=9999", "--ServerApp.port_retries=0"):
+    for flag in (
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port=9999",
+        "--ServerApp.port_retries=0",
+    ):
         assert flag in launch.argv
     assert ("--allow-root" in launch.argv) == (os.geteuid() == 0)
     assert not any("token" in arg.lower() for arg in launch.argv)
@@ -206,7 +230,9 @@ def test_uv_launch_uses_the_venv_python_and_keeps_the_token_out_of_argv(tmp_path
     assert launch.env["VIRTUAL_ENV"] == str(root / ".venv")
     assert "JUPYTER_TOKEN" in launch.unset
 
-    notebook = jupyter.launch_command(find_project(project), app="notebook", ip="::1", port=1, token_file=Path("t"))
+    notebook = jupyter.launch_command(
+        find_project(project), app="notebook", ip="::1", port=1, token_file=Path("t")
+    )
     assert notebook.argv[1:3] == ["-m", "notebook"] and "--ServerApp.ip=::1" in notebook.argv
 
 
@@ -234,8 +260,15 @@ def test_pixi_launch_goes_through_pixi_run_when_pixi_is_on_path(tmp_path, monkey
             find_project(project), app="lab", ip="127.0.0.1", port=8890, token_file=Path("tok")
         )
         assert launch.argv[:9] == [
-            str(bindir / "pixi"), "run", "-e", "dev", "--manifest-path", str(project.resolve() / manifest),
-            "python", "-m", "jupyterlab",
+            str(bindir / "pixi"),
+            "run",
+            "-e",
+            "dev",
+            "--manifest-path",
+            str(project.resolve() / manifest),
+            "python",
+            "-m",
+            "jupyterlab",
         ]
         assert "--ServerApp.port=8890" in launch.argv
 
@@ -243,7 +276,9 @@ def test_pixi_launch_goes_through_pixi_run_when_pixi_is_on_path(tmp_path, monkey
 def test_pixi_without_pixi_uses_the_dev_env_directly_or_says_how_to_make_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     project = _pixi_project(tmp_path / "a", with_env=True)
-    launch = jupyter.launch_command(find_project(project), app="lab", ip="127.0.0.1", port=8890, token_file=Path("t"))
+    launch = jupyter.launch_command(
+        find_project(project), app="lab", ip="127.0.0.1", port=8890, token_file=Path("t")
+    )
     env = project.resolve() / ".pixi/envs/dev"
     assert launch.argv[:3] == [str(env / "bin/python"), "-m", "jupyterlab"]
     assert launch.env["CONDA_PREFIX"] == str(env)
@@ -267,7 +302,9 @@ def test_env_without_jupyter_names_the_fix(tmp_path):
     result = invoke("start", str(project), "--wait", "20")
     assert result.exit_code == 4, result.output
     assert "has no jupyterlab" in result.stderr
-    assert "reproml jupyter needs the project's dev environment" in result.stderr and "uv sync" in result.stderr
+    assert (
+        "reproml jupyter needs the project's dev environment" in result.stderr and "uv sync" in result.stderr
+    )
     assert "No module named jupyterlab" in result.stderr  # the log lines are shown
     assert not (project / ".reproml" / js.STATE_NAME).exists()
     assert not (project / ".reproml" / js.TOKEN_NAME).exists()
@@ -293,11 +330,13 @@ def test_a_server_that_never_answers_is_stopped_after_wait(tmp_path):
     assert result.exit_code == 4
     assert "did not answer" in result.stderr and "within 1 s" in result.stderr
     assert time.monotonic() - started < 10
-    assert not [p for p in psutil.process_iter(["cmdline"]) if str(project) in " ".join(p.info["cmdline"] or [])]
+    assert not [
+        p for p in psutil.process_iter(["cmdline"]) if str(project) in " ".join(p.info["cmdline"] or [])
+    ]
     assert not (project / ".reproml" / js.STATE_NAME).exists()
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # ports
 
 
@@ -325,7 +364,7 @@ def test_choose_port_skips_a_busy_default(monkeypatch):
         assert jupyter.choose_port("127.0.0.1", None, avoid={chosen}) not in (busy, chosen)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # records that point at the wrong process
 
 
@@ -335,7 +374,9 @@ def test_reused_pid_is_dead_and_never_signalled(tmp_path, sleeper, mismatch):
     real_time = sleeper.create_time()
     # create_time: the pid is the sleeper's but the record is from an older process; cmdline: same start time
     # (as if recorded from it) but a command line that is not the sleeper's.
-    write_record(project, pid=sleeper.pid, create_time=real_time - 3600 if mismatch == "create_time" else real_time)
+    write_record(
+        project, pid=sleeper.pid, create_time=real_time - 3600 if mismatch == "create_time" else real_time
+    )
 
     data = json.loads(invoke("status", str(project), "--json").stdout)
     assert data["state"] == "dead" and data["pid"] == sleeper.pid and data["uptime_seconds"] is None
@@ -386,7 +427,7 @@ def test_logs_follow_ends_when_the_server_is_gone(tmp_path, sleeper):
     assert time.monotonic() - started < 5
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # files
 
 
@@ -404,7 +445,11 @@ def test_private_files_and_registry_location(tmp_path, isolated_env):
 
 def test_lock_times_out_with_a_clear_error(tmp_path):
     lock = tmp_path / "l"
-    with js.project_lock(lock, timeout=1), pytest.raises(ToolError, match="holds"), js.project_lock(lock, timeout=0.2):
+    with (
+        js.project_lock(lock, timeout=1),
+        pytest.raises(ToolError, match="holds"),
+        js.project_lock(lock, timeout=0.2),
+    ):
         pass
     with js.project_lock(lock, timeout=0.2):  # released after the with
         pass
@@ -418,7 +463,7 @@ def test_uptime_and_render_helpers():
     assert jupyter.format_uptime(2 * 86400 + 3600) == "2d1h"
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # kernel
 
 

@@ -1,8 +1,8 @@
-"""`reproml jupyter` with real Jupyter servers on 127.0.0.1: the happy path, the secrets, and the faults it must
-survive (SIGKILL, pid reuse, a busy port, ten concurrent starts, a server that ignores SIGTERM or hangs).
+"""`reproml jupyter` with real Jupyter servers on 127.0.0.1: the happy path, the secrets, and the faults it
+must survive (SIGKILL, pid reuse, a busy port, ten concurrent starts, a server that ignores SIGTERM or hangs).
 
-Every test stops what it started (the autouse fixture stops every registered server and kills any process whose
-command line mentions the test's folder).
+Every test stops what it started (the autouse fixture stops every registered server and kills any process
+whose command line mentions the test's folder).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_jupyter import invoke, make_project, make_venv, write_record
 
 from reproml import jupyter_state as js
 from reproml.commands import jupyter
+from test_jupyter import invoke, make_project, make_venv, write_record
 
 pytestmark = pytest.mark.slow
 
@@ -158,7 +158,9 @@ def test_start_status_url_logs_list_stop(tmp_path):
     logs = invoke("logs", str(project), "-n", "5")
     assert logs.exit_code == 0 and len(logs.stdout.splitlines()) == 5 and token not in logs.stdout
     listed = json.loads(invoke("list", "--json").stdout)["servers"]
-    assert [(s["project"], s["state"], s["pid"]) for s in listed] == [(str(project.resolve()), "running", pid)]
+    assert [(s["project"], s["state"], s["pid"]) for s in listed] == [
+        (str(project.resolve()), "running", pid)
+    ]
 
     stopped = invoke("stop", str(project))
     assert stopped.exit_code == 0 and "shut down" in stopped.stdout
@@ -173,9 +175,8 @@ def test_start_status_url_logs_list_stop(tmp_path):
 
 def invoke_new(project: Path) -> bool:
     """Create the project with `reproml new` when that works here, else by hand; True when `new` made it."""
-    from test_jupyter import runner
-
     from reproml.cli import app
+    from test_jupyter import runner
 
     result = runner.invoke(app, ["new", str(project), "-t", "uv-python-ml", "--yes", "--no-docs"])
     if result.exit_code != 0:
@@ -216,7 +217,8 @@ def test_ten_concurrent_starts_leave_one_server(tmp_path):
     project = make_project(tmp_path / "crowd")
     command = [sys.executable, "-m", "reproml", "jupyter", "start", str(project), "--wait", WAIT, "--json"]
     children = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(10)
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(10)
     ]
     outputs = [child.communicate(timeout=180) for child in children]
     assert [child.returncode for child in children] == [0] * 10, [err for _, err in outputs]
@@ -228,7 +230,7 @@ def test_ten_concurrent_starts_leave_one_server(tmp_path):
 
 
 def test_busy_port_race_retries_and_explicit_port_shows_the_log(tmp_path, monkeypatch):
-    """Another program takes the port after reproml checked it: Jupyter itself must refuse (port_retries=0)."""
+    """Another program takes the port after reproml checked it: Jupyter must refuse (port_retries=0)."""
     project = make_project(tmp_path / "race")
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))

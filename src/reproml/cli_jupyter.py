@@ -1,4 +1,4 @@
-"""`reproml jupyter ...`: the Typer sub-app. It only parses and prints; reproml.commands.jupyter does the work.
+"""`reproml jupyter ...`: the Typer sub-app. It parses and prints; reproml.commands.jupyter does the work.
 
 Nothing heavy is imported here (the command module, psutil and the rest load inside each handler), so
 `reproml --help` stays fast. Errors are ReproErrors, turned into one line and an exit code by the root app's
@@ -25,9 +25,13 @@ jupyter_app = typer.Typer(
 
 PathArg = Annotated[
     Path,
-    typer.Argument(help="The project (or a folder inside it) [default: the current folder].", show_default=False),
+    typer.Argument(
+        help="The project (or a folder inside it) [default: the current folder].", show_default=False
+    ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (keys documented in the module).")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Machine-readable output (keys documented in the module).")
+]
 
 
 def _print_json(data: Any) -> None:
@@ -39,19 +43,30 @@ def start(
     path: PathArg = Path("."),
     port: Annotated[
         int | None,
-        typer.Option("--port", "-p", help="Port; fails if busy [default: 8888, or the next free one].", show_default=False),
+        typer.Option(
+            "--port",
+            "-p",
+            help="Port; fails if busy [default: 8888, or the next free one].",
+            show_default=False,
+        ),
     ] = None,
     lab: Annotated[bool, typer.Option("--lab/--notebook", help="JupyterLab or Jupyter Notebook.")] = True,
-    ip: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --public.")] = "127.0.0.1",
-    public: Annotated[bool, typer.Option("--public", help="Allow a non-loopback --ip (prints a warning).")] = False,
+    ip: Annotated[
+        str, typer.Option(help="Address to bind; anything but loopback needs --public.")
+    ] = "127.0.0.1",
+    public: Annotated[
+        bool, typer.Option("--public", help="Allow a non-loopback --ip (prints a warning).")
+    ] = False,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the server to answer.")] = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start the project's Jupyter server, detached, and print its URL (or the URL of the one already running)."""
+    """Start the project's Jupyter server, detached, and print its URL (or the running one's)."""
     from reproml.commands import jupyter
 
     try:
-        result = jupyter.start(path, port=port, app="lab" if lab else "notebook", ip=ip, public=public, wait=wait)
+        result = jupyter.start(
+            path, port=port, app="lab" if lab else "notebook", ip=ip, public=public, wait=wait
+        )
     except jupyter.ServerStartError as error:
         if error.log_tail:
             click.echo("reproml: the server's last log lines:\n" + _indent(error.log_tail), err=True)
@@ -59,14 +74,16 @@ def start(
     for warning in result.warnings:
         click.echo(f"reproml: warning: {warning}", err=True)
     if as_json:
-        _print_json(dict(result.status.to_dict(), already_running=result.already_running, tunnel=result.tunnel))
+        _print_json(
+            dict(result.status.to_dict(), already_running=result.already_running, tunnel=result.tunnel)
+        )
     else:
         typer.echo(jupyter.render_start(result))
 
 
 @jupyter_app.command()
 def status(path: PathArg = Path("."), as_json: JsonOpt = False) -> None:
-    """Is the project's server running, starting, unhealthy (not answering), dead (process gone) or stopped?"""
+    """Is the server running, starting, unhealthy (not answering), dead (process gone) or stopped?"""
     from reproml.commands import jupyter
 
     current = jupyter.status(path)
@@ -79,7 +96,9 @@ def status(path: PathArg = Path("."), as_json: JsonOpt = False) -> None:
 @jupyter_app.command()
 def stop(
     path: PathArg = Path("."),
-    all_servers: Annotated[bool, typer.Option("--all", help="Stop every server reproml started on this machine.")] = False,
+    all_servers: Annotated[
+        bool, typer.Option("--all", help="Stop every server reproml started on this machine.")
+    ] = False,
     grace: Annotated[float, typer.Option(help="Seconds to wait after each step (shutdown, SIGTERM).")] = 5.0,
 ) -> None:
     """Stop the server: ask it to shut down, then SIGTERM, then SIGKILL. Nothing to stop is not an error."""
@@ -116,7 +135,9 @@ def list_(as_json: JsonOpt = False) -> None:
 def logs(
     path: PathArg = Path("."),
     lines: Annotated[int, typer.Option("--lines", "-n", help="How many of the last lines to show.")] = 50,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until the server stops.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until the server stops.")
+    ] = False,
 ) -> None:
     """Show the server's log (the token never appears in it)."""
     from reproml.commands import jupyter
@@ -148,8 +169,12 @@ def url(path: PathArg = Path(".")) -> None:
 @jupyter_app.command()
 def kernel(
     path: PathArg = Path("."),
-    name: Annotated[str | None, typer.Option(help="Kernel name [default: reproml-<project>].", show_default=False)] = None,
-    display_name: Annotated[str | None, typer.Option(help="Name shown in kernel pickers.", show_default=False)] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Kernel name [default: reproml-<project>].", show_default=False)
+    ] = None,
+    display_name: Annotated[
+        str | None, typer.Option(help="Name shown in kernel pickers.", show_default=False)
+    ] = None,
 ) -> None:
     """Register the project's environment as a Jupyter kernel, so VS Code and other front ends can pick it."""
     from reproml.commands import jupyter

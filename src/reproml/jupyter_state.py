@@ -1,5 +1,5 @@
-"""The bookkeeping behind `reproml jupyter`: state files, the machine-wide registry, the lock, process identity
-and the health probe. No Jupyter import here: everything talks to the server over HTTP or through psutil.
+"""The bookkeeping behind `reproml jupyter`: state files, the machine-wide registry, the lock, process
+identity and the health probe. No Jupyter import here: it talks to the server over HTTP or through psutil.
 
 Files (all 0600, in 0700 folders):
 
@@ -11,8 +11,8 @@ Files (all 0600, in 0700 folders):
 - ``<user state dir>/reproml/jupyter/<key>.json``: a copy of each record (no token) so ``list`` and
   ``stop --all`` find servers across projects, even when a project folder has since been removed.
 
-A record names a process by pid *and* creation time *and* command line: a pid that the system has since given to
-another process (pid reuse) does not match, is reported dead and is never signalled.
+A record names a process by pid *and* creation time *and* command line: a pid that the system has since given
+to another process (pid reuse) does not match, is reported dead and is never signalled.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ TOKEN_NAME = "jupyter.token"
 LOG_NAME = "jupyter.log"
 LOCK_NAME = "jupyter.lock"
 RECORD_VERSION = 1
-# Two readings of one process's creation time can differ by a clock tick; a reused pid differs by far more, and
-# its command line is compared as well.
+# Two readings of one process's creation time can differ by a clock tick; a reused pid differs by far more,
+# and its command line is compared as well.
 CREATE_TIME_TOLERANCE = 1.0
 
 RUNNING, STARTING, STOPPED, DEAD, UNHEALTHY = "running", "starting", "stopped", "dead", "unhealthy"
@@ -86,7 +86,7 @@ class ServerRecord:
         return f"http://{host}:{self.port}/"
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # files
 
 
@@ -156,7 +156,7 @@ def unlink_quietly(*paths: Path) -> None:
             path.unlink()
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # the machine-wide registry
 
 
@@ -193,13 +193,13 @@ def registered() -> list[ServerRecord]:
     return sorted(records, key=lambda r: r.project)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # the lock
 
 
 @contextlib.contextmanager
 def project_lock(path: Path, timeout: float) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created 0600) for the ``with`` body; wait at most ``timeout``."""
+    """Hold an exclusive ``flock`` on ``path`` (made 0600) in the ``with`` body; wait up to ``timeout``."""
     import fcntl
 
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -223,7 +223,7 @@ def project_lock(path: Path, timeout: float) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # processes
 
 
@@ -262,7 +262,7 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # HTTP
 
 

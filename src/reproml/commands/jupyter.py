@@ -1,4 +1,4 @@
-"""`reproml jupyter`: a persistent, secure Jupyter server per project, started from the project's own environment.
+"""`reproml jupyter`: a persistent, secure Jupyter server per project, run from the project's own environment.
 
 Plain functions, usable as a library; the CLI layer (reproml.cli_jupyter) only parses and prints.
 
@@ -7,12 +7,13 @@ reaches it through ``JUPYTER_TOKEN_FILE`` (a 0600 file), so it is never on a com
 prints it as ``...`` in the log; ``--allow-root`` is passed only when running as root; the port is fixed
 (``port_retries=0``). State files are described in reproml.jupyter_state.
 
-States: ``running`` (process alive and /api/status answers), ``starting`` (alive, launched, not answering yet),
-``unhealthy`` (alive, was ready, no longer answers), ``dead`` (a record exists but its process is gone, or its
-pid now belongs to another process), ``stopped`` (no record).
+States: ``running`` (process alive and /api/status answers), ``starting`` (alive, launched, not answering
+yet), ``unhealthy`` (alive, was ready, no longer answers), ``dead`` (a record exists but its process is gone,
+or its pid now belongs to another process), ``stopped`` (no record).
 
 JSON output (``status --json`` prints one object, ``list --json`` prints ``{"servers": [object, ...]}`` sorted
-by project path); every key is always present, ``null`` when unknown::
+by project path, ``start --json`` prints the object plus ``"already_running": bool`` and ``"tunnel": str``,
+the ssh command); every key is always present, ``null`` when unknown::
 
     {
       "project": "/abs/path/to/project",      # project root
@@ -33,14 +34,12 @@ by project path); every key is always present, ``null`` when unknown::
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,7 @@ DEFAULT_WAIT = 60.0
 DEFAULT_GRACE = 5.0
 APPS = {"lab": ("jupyterlab", "lab"), "notebook": ("notebook", "tree")}  # app -> (module, URL path)
 LOG_TAIL_LINES = 15
-POLL_INTERVAL = 0.05
+POLL_INTERVAL = 0.02  # a refused connection costs well under a millisecond; this bounds the lag after ready
 LOOPBACK_NAMES = ("localhost",)
 
 
@@ -67,7 +66,7 @@ class ServerStartError(ToolError):
         self.log_tail = log_tail
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # results
 
 
@@ -141,7 +140,7 @@ class Launch:
     env_path: str = ""  # the environment's prefix, for messages
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # the project's environment
 
 
@@ -170,16 +169,22 @@ def setup_hint(project: Project) -> str:
 def python_command(project: Project) -> tuple[list[str], dict[str, str], str]:
     """argv prefix that runs the dev environment's Python, extra environment, and the env prefix.
 
-    Pixi projects go through ``pixi run -e dev`` when pixi is on PATH (it activates the environment: variables,
-    activation scripts), else the environment's own interpreter is used directly."""
+    Pixi projects go through ``pixi run -e dev`` when pixi is on PATH (it activates the environment:
+    variables, activation scripts), else the environment's own interpreter is used directly."""
     prefix = env_prefix(project)
     if project.manager == "pixi":
         pixi = process.which("pixi")
         if pixi:
-            return [pixi, "run", "-e", "dev", "--manifest-path", str(pixi_manifest(project)), "python"], {}, str(prefix)
+            return (
+                [pixi, "run", "-e", "dev", "--manifest-path", str(pixi_manifest(project)), "python"],
+                {},
+                str(prefix),
+            )
         python = project.python_executable()
         if not python.exists():
-            raise ToolError(f"no Pixi dev environment at {prefix} and pixi is not on PATH", hint=setup_hint(project))
+            raise ToolError(
+                f"no Pixi dev environment at {prefix} and pixi is not on PATH", hint=setup_hint(project)
+            )
         path = f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return [str(python)], {"CONDA_PREFIX": str(prefix), "PATH": path}, str(prefix)
     python = project.python_executable()
@@ -209,19 +214,23 @@ def launch_command(project: Project, *, app: str, ip: str, port: int, token_file
     return Launch(argv, env, unset=("JUPYTER_TOKEN", "PYTHONHOME"), env_path=prefix)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # addresses and ports
 
 
 def check_address(ip: str, public: bool) -> tuple[str, list[str]]:
     """Validate --ip/--public; return the address and any warnings."""
+    import ipaddress
+
     ip = ip.strip()
     if ip in LOOPBACK_NAMES:
         ip = "127.0.0.1"
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
-        raise UsageError(f"--ip {ip!r} is not an IP address", hint="use 127.0.0.1 (the default) or e.g. 0.0.0.0") from None
+        raise UsageError(
+            f"--ip {ip!r} is not an IP address", hint="use 127.0.0.1 (the default) or e.g. 0.0.0.0"
+        ) from None
     if address.is_loopback:
         return ip, []
     if not public:
@@ -269,15 +278,22 @@ def choose_port(ip: str, port: int | None, avoid: set[int] | None = None) -> int
         return int(sock.getsockname()[1])
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # status
 
 
 def _paths(state_dir: Path) -> tuple[Path, Path, Path, Path]:
-    return (state_dir / js.STATE_NAME, state_dir / js.TOKEN_NAME, state_dir / js.LOG_NAME, state_dir / js.LOCK_NAME)
+    return (
+        state_dir / js.STATE_NAME,
+        state_dir / js.TOKEN_NAME,
+        state_dir / js.LOG_NAME,
+        state_dir / js.LOCK_NAME,
+    )
 
 
 def _iso(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -297,8 +313,11 @@ def _display_host(record: js.ServerRecord) -> str:
     return record.ip
 
 
-def evaluate(record: js.ServerRecord, token: str | None, *, probe_timeout: float = 1.0) -> ServerStatus:
-    """The health of the server a record describes (never signals anything)."""
+def evaluate(
+    record: js.ServerRecord, token: str | None, *, probe_timeout: float = 1.0, answered: bool = False
+) -> ServerStatus:
+    """The health of the server a record describes (never signals anything). ``answered``: the caller has just
+    seen it answer, so it is not probed again."""
     proc = js.find_process(record)
     common: dict[str, Any] = {
         "project": record.project,
@@ -313,15 +332,17 @@ def evaluate(record: js.ServerRecord, token: str | None, *, probe_timeout: float
     }
     if proc is None:
         return ServerStatus(state=js.DEAD, **common)
-    answer = js.probe(record, token, timeout=probe_timeout)
+    answer = "ok" if answered else js.probe(record, token, timeout=probe_timeout)
     if answer is not None:
         state = js.RUNNING
+    elif record.ready:
+        state = js.UNHEALTHY  # it answered once
     else:
-        state = js.STARTING if not record.ready else js.UNHEALTHY
+        state = js.STARTING
     return ServerStatus(
         state=state,
         url=server_url(record, token),
-        uptime_seconds=max(0.0, time.time() - record.create_time),
+        uptime_seconds=max(0.0, time.time() - record.started_at),
         **common,
     )
 
@@ -354,7 +375,7 @@ def _project_view(record: js.ServerRecord) -> tuple[js.ServerRecord, str | None]
     return record, None
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # start
 
 
@@ -405,12 +426,14 @@ def start(
                 record = _launch_and_wait(project, state_dir, app, ip, chosen, public, wait, token)
             except ServerStartError as error:
                 _clean(project.root, state_dir, keep_log=True)
-                port_clash = "is already in use" in error.log_tail or "Address already in use" in error.log_tail
+                port_clash = (
+                    "is already in use" in error.log_tail or "Address already in use" in error.log_tail
+                )
                 if port is None and port_clash and attempt < 2:
                     js.write_private(token_file, token)
                     continue  # someone took the auto-picked port between our check and Jupyter's bind
                 raise
-            current = evaluate(record, token)
+            current = evaluate(record, token, answered=True)
             return StartResult(current, False, _tunnel(record), tuple(warnings))
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -441,7 +464,9 @@ def _launch_and_wait(
             close_fds=True,
         )
     except OSError as exc:
-        raise ServerStartError(f"cannot run {launch.argv[0]}: {exc.strerror}", hint=setup_hint(project)) from None
+        raise ServerStartError(
+            f"cannot run {launch.argv[0]}: {exc.strerror}", hint=setup_hint(project)
+        ) from None
     finally:
         os.close(log_fd)
     create_time = js.process_start_time(child.pid) or started_at
@@ -473,7 +498,12 @@ def _launch_and_wait(
 
 
 def _wait_ready(
-    child: subprocess.Popen[bytes], record: js.ServerRecord, token: str, wait: float, project: Project, launch: Launch
+    child: subprocess.Popen[bytes],
+    record: js.ServerRecord,
+    token: str,
+    wait: float,
+    project: Project,
+    launch: Launch,
 ) -> None:
     deadline = time.monotonic() + wait
     refused_since: float | None = None
@@ -488,20 +518,24 @@ def _wait_ready(
                     hint=setup_hint(project),
                 )
             raise ServerStartError(
-                f"the Jupyter server exited with code {child.returncode} before answering: {process.last_line(tail)}",
+                f"the Jupyter server exited with code {child.returncode} before answering: "
+                f"{process.last_line(tail)}",
                 log_tail=tail,
                 hint=f"full log: {record.log}",
             )
         answer = js.probe(record, token, timeout=1.0)
         if answer == "ok":
             return
-        if answer == "auth":  # something answers but refuses our token: our server, or another one on the port
+        if (
+            answer == "auth"
+        ):  # something answers but refuses our token: our server, or another one on the port
             refused_since = refused_since or time.monotonic()
             if time.monotonic() - refused_since > 5.0:
                 raise ServerStartError(
                     f"the server on port {record.port} refuses reproml's token",
                     log_tail=log_tail(Path(record.log), LOG_TAIL_LINES),
-                    hint="is JUPYTER_TOKEN or a password set in a jupyter_server_config file? full log: " + record.log,
+                    hint="is JUPYTER_TOKEN or a password set in a jupyter_server_config file? full log: "
+                    + record.log,
                 )
         if time.monotonic() >= deadline:
             tail = log_tail(Path(record.log), LOG_TAIL_LINES)
@@ -553,12 +587,12 @@ def _tunnel(record: js.ServerRecord) -> str:
     return f"ssh -N -L {record.port}:{remote_host}:{record.port} {_user()}@{socket.gethostname()}"
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # stop
 
 
 def stop(path: str | Path = ".", *, grace: float = DEFAULT_GRACE) -> StopResult:
-    """Stop the project's server: /api/shutdown, then SIGTERM, then SIGKILL. Nothing running is not an error."""
+    """Stop the project's server: /api/shutdown, then SIGTERM, then SIGKILL. Nothing running is fine."""
     project = find_project(path)
     state_dir = project.state_dir
     state_file, token_file, _, lock_file = _paths(state_dir)
@@ -615,7 +649,7 @@ def stop_record(record: js.ServerRecord, token: str | None, *, grace: float) -> 
 
 
 def _signal_group(proc: Any, sig: int) -> None:
-    """Signal the server's process group when it still leads it (reproml started it with its own session), else
+    """Signal the server's process group when it still leads it (reproml started it in its own session), else
     the process alone. ``proc`` was matched on creation time and command line just before."""
     import psutil
 
@@ -647,7 +681,7 @@ def _wait_gone(record: js.ServerRecord, timeout: float) -> bool:
         time.sleep(POLL_INTERVAL)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # logs, url
 
 
@@ -667,12 +701,14 @@ def log_file(path: str | Path = ".") -> Path:
     project = find_project(path)
     log = project.state_dir / js.LOG_NAME
     if not log.exists():
-        raise ReproError(f"no Jupyter log in {project.state_dir}", hint="start a server with `reproml jupyter start`")
+        raise ReproError(
+            f"no Jupyter log in {project.state_dir}", hint="start a server with `reproml jupyter start`"
+        )
     return log
 
 
 def follow(log: Path, record: js.ServerRecord | None, *, interval: float = 0.25) -> Iterator[str]:
-    """Yield what is appended to ``log`` until the server the record describes is gone (forever without one)."""
+    """Yield what is appended to ``log`` until the record's server is gone (forever without a record)."""
     with open(log, "rb") as handle:
         handle.seek(0, os.SEEK_END)
         last_check = time.monotonic()
@@ -706,7 +742,7 @@ def url(path: str | Path = ".") -> str:
     return current.url
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # kernel
 
 
@@ -718,8 +754,10 @@ def kernel_name(project: Project) -> str:
     return f"reproml-{slug}"
 
 
-def install_kernel(path: str | Path = ".", *, name: str | None = None, display_name: str | None = None) -> KernelResult:
-    """Register the project's dev environment as a Jupyter kernel for this user (``ipykernel install --user``)."""
+def install_kernel(
+    path: str | Path = ".", *, name: str | None = None, display_name: str | None = None
+) -> KernelResult:
+    """Register the project's dev environment as a kernel for this user (``ipykernel install --user``)."""
     import re
 
     project = find_project(path)
@@ -728,18 +766,32 @@ def install_kernel(path: str | Path = ".", *, name: str | None = None, display_n
         raise UsageError(f"kernel name {name!r} may only use letters, digits, '.', '_' and '-'")
     display_name = display_name or f"{project.root.name} ({project.manager} dev)"
     prefix_argv, env, prefix = python_command(project)
-    argv = [*prefix_argv, "-m", "ipykernel", "install", "--user", "--name", name, "--display-name", display_name]
+    argv = [
+        *prefix_argv,
+        "-m",
+        "ipykernel",
+        "install",
+        "--user",
+        "--name",
+        name,
+        "--display-name",
+        display_name,
+    ]
     done = process.run(argv, cwd=project.root, extra_env=env, timeout=120, check=False)
     output = done.stderr + done.stdout
     if not done.ok:
         if "No module named ipykernel" in output:
-            raise ToolError(f"the project's environment ({prefix}) has no ipykernel", hint=setup_hint(project))
+            raise ToolError(
+                f"the project's environment ({prefix}) has no ipykernel", hint=setup_hint(project)
+            )
         raise ToolError(f"ipykernel install failed (exit {done.returncode}): {process.last_line(output)}")
     match = re.search(r"Installed kernelspec \S+ in (.+)", output)
-    return KernelResult(name, display_name, str(project.python_executable()), match.group(1).strip() if match else None)
+    return KernelResult(
+        name, display_name, str(project.python_executable()), match.group(1).strip() if match else None
+    )
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # text output
 
 
@@ -764,9 +816,15 @@ def render_status(current: ServerStatus) -> str:
         return f"stopped: no Jupyter server is running for {current.project}"
     lines = [f"{current.state}: {current.project}"]
     if current.state == js.DEAD:
-        lines.append(f"  pid {current.pid} is gone (or now belongs to another process); `reproml jupyter start` cleans up")
+        lines.append(
+            f"  pid {current.pid} is gone (or now belongs to another process); "
+            "`reproml jupyter start` cleans up"
+        )
     else:
-        lines.append(f"  pid {current.pid}, port {current.port} on {current.ip}, up {format_uptime(current.uptime_seconds)}")
+        lines.append(
+            f"  pid {current.pid}, port {current.port} on {current.ip}, "
+            f"up {format_uptime(current.uptime_seconds)}"
+        )
         if current.url:
             lines.append(f"  URL: {current.url}")
         if current.state == js.UNHEALTHY:
@@ -798,7 +856,9 @@ def render_list(servers: list[ServerStatus]) -> str:
         return "no Jupyter servers started by reproml"
     rows = [("STATE", "PID", "PORT", "UPTIME", "PROJECT")]
     for s in servers:
-        rows.append((s.state, str(s.pid or "-"), str(s.port or "-"), format_uptime(s.uptime_seconds), s.project))
+        rows.append(
+            (s.state, str(s.pid or "-"), str(s.port or "-"), format_uptime(s.uptime_seconds), s.project)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows
@@ -810,5 +870,7 @@ def render_stop(result: StopResult) -> str:
         return f"no Jupyter server is running for {result.project}; nothing to stop"
     if result.how == "stale":
         return f"the recorded server (pid {result.pid}) for {result.project} was already gone; state cleaned"
-    how = {"shutdown": "shut down", "sigterm": "stopped with SIGTERM", "sigkill": "killed with SIGKILL"}[result.how]
+    how = {"shutdown": "shut down", "sigterm": "stopped with SIGTERM", "sigkill": "killed with SIGKILL"}[
+        result.how
+    ]
     return f"Jupyter server for {result.project} (pid {result.pid}) {how}"
