@@ -11,7 +11,7 @@ pytestmark = pytest.mark.gpu
 
 @pytest.fixture(scope="module")
 def torch():
-    if detect_driver() is None:
+    if detect_driver().version is None:
         pytest.skip("no NVIDIA driver on this machine")
     return pytest.importorskip("torch")
 
