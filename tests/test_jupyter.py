@@ -86,6 +86,10 @@ def fake_python(project: Path, script: str) -> None:
     python.chmod(0o755)
 
 
+def processes_mentioning(folder: Path) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["cmdline"]) if str(folder) in " ".join(p.info["cmdline"] or [])]
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_servers(isolated_env: Path, tmp_path: Path) -> Iterator[None]:
     yield
@@ -330,9 +334,7 @@ def test_a_server_that_never_answers_is_stopped_after_wait(tmp_path):
     assert result.exit_code == 4
     assert "did not answer" in result.stderr and "within 1 s" in result.stderr
     assert time.monotonic() - started < 10
-    assert not [
-        p for p in psutil.process_iter(["cmdline"]) if str(project) in " ".join(p.info["cmdline"] or [])
-    ]
+    assert not processes_mentioning(project)
     assert not (project / ".reproml" / js.STATE_NAME).exists()
 
 
@@ -488,3 +490,19 @@ def test_kernel_without_ipykernel_names_the_fix(tmp_path):
     result = invoke("kernel", str(project))
     assert result.exit_code == 4
     assert "has no ipykernel" in result.stderr and "uv sync" in result.stderr
+
+
+def test_ctrl_c_while_waiting_kills_the_server_and_its_record(tmp_path, monkeypatch):
+    project = make_project(tmp_path / "interrupted", venv=None)
+    fake_python(project, 'echo "booting"; exec sleep 30')
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(js, "probe", interrupt)
+    result = invoke("start", str(project))
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+    assert not (project / ".reproml" / js.STATE_NAME).exists()
+    assert not (project / ".reproml" / js.TOKEN_NAME).exists()
+    assert js.registered() == []
+    assert not processes_mentioning(project)

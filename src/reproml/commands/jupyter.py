@@ -488,8 +488,9 @@ def _launch_and_wait(
     js.register(record)
     try:
         _wait_ready(child, record, token, wait, project, launch)
-    except BaseException:
+    except BaseException:  # a failure, or Ctrl-C: leave neither a server nor a record of it behind
         _kill_child(child)
+        _clean(project.root, state_dir)
         raise
     record.ready = True
     js.write_private(state_file, record.to_json())
