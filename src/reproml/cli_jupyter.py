@@ -29,9 +29,7 @@ PathArg = Annotated[
         help="The project (or a folder inside it) [default: the current folder].", show_default=False
     ),
 ]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Machine-readable output (keys documented in the module).")
-]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output (stable keys).")]
 
 
 def _print_json(data: Any) -> None:
