@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from reproml import jupyter_state as js
 from reproml.cli import app
@@ -483,6 +483,45 @@ def test_kernel_registers_the_project_environment(tmp_path, isolated_env):
     assert result.exit_code == 0
     assert json.loads((spec.parent.parent / "custom/kernel.json").read_text())["display_name"] == "My env"
     assert invoke("kernel", str(project), "--name", "bad name!").exit_code == 2
+
+
+def test_kernel_again_adds_nothing_and_remove_undoes_it(tmp_path, isolated_env):
+    project = make_project(tmp_path / "Cell-Seg")
+    assert invoke("kernel", str(project)).exit_code == 0
+    spec = isolated_env / ".local/share/jupyter/kernels/reproml-cell_seg/kernel.json"
+    before = spec.stat().st_mtime_ns
+    again = invoke("kernel", str(project))
+    assert again.exit_code == 0 and "already registered" in again.stdout
+    assert spec.stat().st_mtime_ns == before
+    assert sorted(p.name for p in spec.parent.parent.iterdir()) == ["reproml-cell_seg"]
+
+    removed = invoke("kernel", str(project), "--remove")
+    assert removed.exit_code == 0, removed.output
+    assert "Removed kernel 'reproml-cell_seg'" in removed.stdout
+    assert not spec.parent.exists()
+    gone = invoke("kernel", str(project), "--remove")
+    assert gone.exit_code == 2 and "no kernel named 'reproml-cell_seg'" in gone.stderr
+
+
+def test_kernel_remove_refuses_a_kernel_of_another_environment(tmp_path, isolated_env):
+    project = make_project(tmp_path / "Cell-Seg")
+    foreign = isolated_env / ".local/share/jupyter/kernels/reproml-cell_seg"
+    foreign.mkdir(parents=True)
+    (foreign / "kernel.json").write_text(json.dumps(
+        {"argv": ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "someone else's", "language": "python"}))
+    result = invoke("kernel", str(project), "--remove")
+    assert result.exit_code == 2
+    assert "not this project's" in result.stderr
+    assert (foreign / "kernel.json").is_file()
+
+
+def test_notebook_app_suggests_notebook_not_jupyterlab(tmp_path):
+    project = make_project(tmp_path / "nonb", venv="bare")
+    result = invoke("start", str(project), "--notebook", "--wait", "20")
+    assert result.exit_code == 4, result.output
+    assert "has no notebook" in result.stderr
+    assert "uv add --dev notebook ipykernel" in result.stderr and "jupyterlab" not in result.stderr
 
 
 def test_kernel_without_ipykernel_names_the_fix(tmp_path):

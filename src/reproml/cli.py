@@ -1,6 +1,8 @@
 """The command line: parse, call a command function, print its result, map errors to exit codes.
 
-Commands live in reproml.commands.* and are imported inside each handler, so `reproml --help` stays fast.
+Plain click, chosen for start-up time: typer's option parsing imports pydantic (about 75 ms per command) and
+vendors its own click. Commands live in reproml.commands.* and are imported inside each handler, so
+`reproml --help` and `reproml jupyter status` pay only for click and the command they run.
 """
 
 from __future__ import annotations
@@ -8,18 +10,22 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import click
-import typer
-from typer.core import TyperGroup
 
 from reproml import __version__
 from reproml.errors import ReproError
 
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Shown in `reproml new --help`; a test checks them against reproml.gpu and reproml.commands.new, which are
+# not imported here so that every command starts fast.
+ACCELERATOR_CHOICES = "auto, cpu, cuda, cu126, cu130, cu132"
+PYTHON_CHOICES = "3.10-3.14"
 
-class ReproGroup(TyperGroup):
-    """Turns every ReproError (and Ctrl-C) into one line on stderr and its exit code: no tracebacks."""
+
+class ReproGroup(click.Group):
+    """Turns every ReproError, OSError and Ctrl-C into one line on stderr and its exit code: no tracebacks."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -27,49 +33,33 @@ class ReproGroup(TyperGroup):
         except ReproError as error:
             click.echo(f"reproml: error: {error.one_line()}", err=True)
             ctx.exit(error.exit_code)
-        except KeyboardInterrupt:
-            click.echo("reproml: interrupted; nothing was left half-written", err=True)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            # click turns Ctrl-C (and end of input) at a prompt into Abort; both mean "stop now".
+            click.echo("\nreproml: interrupted; nothing was left half-written", err=True)
             ctx.exit(130)
-
-
-app = typer.Typer(
-    cls=ReproGroup,
-    name="reproml",
-    help="Create and look after reproducible Python machine-learning projects.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain click help: importing Rich's help renderer would triple start-up time
-)
-
-
-def _on_a_terminal() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+        except OSError as error:  # a full disk, a read-only mount, a name too long: say which path and why
+            where = f"{error.filename}: " if error.filename else ""
+            click.echo(f"reproml: error: {where}{error.strerror or error}", err=True)
+            ctx.exit(1)
 
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"reproml {__version__}")
-        raise typer.Exit()
+def _on_a_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
-    ] = False,
-) -> None:
-    pass
+@click.group(cls=ReproGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="reproml", message="%(prog)s %(version)s")
+def app() -> None:
+    """Create and look after reproducible Python machine-learning projects."""
 
 
-@app.command()
-def templates(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
+@app.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def templates(as_json: bool) -> None:
     """List the presets, what each is best for, and which this machine can run now."""
     from reproml.commands.templates import catalog, render_catalog
 
@@ -80,74 +70,46 @@ def templates(
         render_catalog(result)
 
 
-@app.command()
-def new(
-    path: Annotated[Path, typer.Argument(help="Folder to create the project in.", show_default=False)],
-    template: Annotated[
-        str | None, typer.Option("--template", "-t", help="Preset [default: global-python-ml].")
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="Project name [default: the folder name].")] = None,
-    description: Annotated[str | None, typer.Option(help="One-line description.")] = None,
-    author: Annotated[str | None, typer.Option(help="Author [default: git config user.name].")] = None,
-    email: Annotated[str | None, typer.Option(help="Author e-mail [default: git config user.email].")] = None,
-    python: Annotated[
-        str | None, typer.Option(help="Python X.Y, 3.10-3.14 [default: this interpreter's].")
-    ] = None,
-    framework: Annotated[str | None, typer.Option(help="torch or none [default: torch].")] = None,
-    accelerator: Annotated[
-        str | None, typer.Option(help="PyTorch build: auto, cpu, cuda, cu126, cu128, cu130 [default: auto].")
-    ] = None,
-    docs: Annotated[
-        bool | None, typer.Option("--docs/--no-docs", help="Sphinx docs (myst + furo) [default: on].")
-    ] = None,
-    jupyter: Annotated[
-        bool | None,
-        typer.Option("--jupyter/--no-jupyter", help="JupyterLab + ipykernel in the dev environment [default: on]."),
-    ] = None,
-    git: Annotated[bool, typer.Option("--git/--no-git", help="git init and a first commit.")] = True,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Ask nothing; use options and defaults.")] = False,
-    force: Annotated[
-        bool, typer.Option(help="Write into a non-empty folder (files reproml writes are overwritten).")
-    ] = False,
-) -> None:
-    """Create a project from a preset."""
+@app.command(context_settings=CONTEXT)
+@click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
+@click.option("-t", "--template", metavar="PRESET",
+              help="Preset (see `reproml templates`) [default: the one recommended for this machine].")
+@click.option("--name", metavar="NAME", help="Project name [default: the folder name].")
+@click.option("--description", metavar="TEXT", help="One-line description.")
+@click.option("--author", metavar="NAME", help="Author [default: git config user.name].")
+@click.option("--email", metavar="ADDRESS", help="Author e-mail [default: git config user.email].")
+@click.option("--python", metavar="X.Y", help=f"Python version, {PYTHON_CHOICES} [default: this interpreter's].")
+@click.option("--framework", metavar="torch|none", help="Deep-learning framework [default: torch].")
+@click.option("--accelerator", metavar="BUILD", help=f"PyTorch build: {ACCELERATOR_CHOICES} [default: auto].")
+@click.option("--docs/--no-docs", default=None, help="Sphinx docs (MyST + furo) [default: on].")
+@click.option("--jupyter/--no-jupyter", default=None,
+              help="JupyterLab + ipykernel in the dev environment [default: on].")
+@click.option("--git/--no-git", default=None, help="git init and a first commit [default: on].")
+@click.option("-y", "--yes", is_flag=True, help="Ask nothing; use options and defaults.")
+@click.option("--force", is_flag=True,
+              help="Write into a non-empty folder (files reproml writes are replaced; others are left alone).")
+def new(path: Path, yes: bool, **given: Any) -> None:
+    """Create a project from a preset in PATH."""
     from reproml.commands.new import NewOptions, create_project, next_steps
 
-    options = NewOptions(
-        path=path,
-        template=template,
-        name=name,
-        description=description,
-        author=author,
-        email=email,
-        python=python,
-        framework=framework,
-        accelerator=accelerator,
-        docs=docs,
-        jupyter=jupyter,
-        git=git,
-        force=force,
-    )
-    interactive = not yes and _on_a_terminal()
-    result = create_project(options, interactive=interactive)
+    options = NewOptions(path=path, **given)
+    result = create_project(options, interactive=not yes and _on_a_terminal(), say=_say)
     for warning in result.warnings:
         click.echo(f"reproml: warning: {warning}", err=True)
-    typer.echo(next_steps(result))
+    click.echo(next_steps(result))
 
 
-from reproml.cli_jupyter import jupyter_app  # noqa: E402
-app.add_typer(jupyter_app, name="jupyter")
+def _say(line: str) -> None:
+    click.echo(f"reproml: {line}", err=True)
 
 
-@app.command()
-def doctor(
-    path: Annotated[
-        Path | None,
-        typer.Argument(help="A folder in the project to check [default: the current folder].", show_default=False),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (schema version 1).")] = False,
-) -> None:
-    """Check tools, machine, NVIDIA driver and the project; each finding has a one-line fix. Exit 1 on errors."""
+@app.command(context_settings=CONTEXT)
+@click.argument("path", required=False, type=click.Path(path_type=Path), metavar="[PATH]")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema version 1).")
+def doctor(path: Path | None, as_json: bool) -> None:
+    """Check tools, machine, NVIDIA driver and the project in PATH [default: the current folder].
+
+    Each finding has a one-line fix. Exit 1 on errors."""
     from reproml.commands.doctor import diagnose, render_report
 
     report = diagnose(path)
@@ -156,8 +118,17 @@ def doctor(
     else:
         render_report(report)
     if not report.ok:
-        raise typer.Exit(1)
+        sys.exit(1)
+
+
+def _add_subcommands() -> None:
+    from reproml.cli_jupyter import jupyter_app
+
+    app.add_command(jupyter_app, name="jupyter")
+
+
+_add_subcommands()
 
 
 def main() -> None:
-    app()
+    app(prog_name="reproml")

@@ -1,8 +1,8 @@
-"""`reproml jupyter ...`: the Typer sub-app. It parses and prints; reproml.commands.jupyter does the work.
+"""`reproml jupyter ...`: the click sub-group. It parses and prints; reproml.commands.jupyter does the work.
 
 Nothing heavy is imported here (the command module, psutil and the rest load inside each handler), so
-`reproml --help` stays fast. Errors are ReproErrors, turned into one line and an exit code by the root app's
-ReproGroup; this module must not import reproml.cli (which imports it).
+`reproml --help` stays fast. Errors are ReproErrors, turned into one line and an exit code by the root group
+(reproml.cli.ReproGroup); this module must not import reproml.cli (which imports it).
 """
 
 from __future__ import annotations
@@ -10,61 +10,52 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import click
-import typer
 
-jupyter_app = typer.Typer(
-    name="jupyter",
-    help="A persistent, private Jupyter server per project, started from the project's own environment.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-PathArg = Annotated[
-    Path,
-    typer.Argument(
-        help="The project (or a folder inside it) [default: the current folder].", show_default=False
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output (stable keys).")]
+
+def _path_argument(function: Any) -> Any:
+    return click.argument(
+        "path", required=False, default=Path("."), type=click.Path(path_type=Path), metavar="[PATH]"
+    )(function)
+
+
+def _json_option(function: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output (stable keys).")(
+        function
+    )
 
 
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-@jupyter_app.command()
-def start(
-    path: PathArg = Path("."),
-    port: Annotated[
-        int | None,
-        typer.Option(
-            "--port",
-            "-p",
-            help="Port; fails if busy [default: 8888, or the next free one].",
-            show_default=False,
-        ),
-    ] = None,
-    lab: Annotated[bool, typer.Option("--lab/--notebook", help="JupyterLab or Jupyter Notebook.")] = True,
-    ip: Annotated[
-        str, typer.Option(help="Address to bind; anything but loopback needs --public.")
-    ] = "127.0.0.1",
-    public: Annotated[
-        bool, typer.Option("--public", help="Allow a non-loopback --ip (prints a warning).")
-    ] = False,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the server to answer.")] = 60.0,
-    as_json: JsonOpt = False,
-) -> None:
+@click.group(context_settings=CONTEXT)
+def jupyter_app() -> None:
+    """A persistent, private Jupyter server per project, started from the project's own environment.
+
+    PATH is the project (or a folder inside it) [default: the current folder]."""
+
+
+@jupyter_app.command(context_settings=CONTEXT)
+@_path_argument
+@click.option("-p", "--port", type=int, metavar="N", help="Port; fails if busy [default: 8888, or the next free one].")
+@click.option("--lab/--notebook", default=True, help="JupyterLab or Jupyter Notebook [default: lab].")
+@click.option("--ip", default="127.0.0.1", show_default=True, metavar="ADDR",
+              help="Address to bind; anything but loopback needs --public.")
+@click.option("--public", is_flag=True, help="Allow a non-loopback --ip (prints a warning).")
+@click.option("--wait", type=float, default=60.0, show_default=True, metavar="SECONDS",
+              help="Seconds to wait for the server to answer.")
+@_json_option
+def start(path: Path, port: int | None, lab: bool, ip: str, public: bool, wait: float, as_json: bool) -> None:
     """Start the project's Jupyter server, detached, and print its URL (or the running one's)."""
     from reproml.commands import jupyter
 
     try:
-        result = jupyter.start(
-            path, port=port, app="lab" if lab else "notebook", ip=ip, public=public, wait=wait
-        )
+        result = jupyter.start(path, port=port, app="lab" if lab else "notebook", ip=ip, public=public, wait=wait)
     except jupyter.ServerStartError as error:
         if error.log_tail:
             click.echo("reproml: the server's last log lines:\n" + _indent(error.log_tail), err=True)
@@ -72,15 +63,15 @@ def start(
     for warning in result.warnings:
         click.echo(f"reproml: warning: {warning}", err=True)
     if as_json:
-        _print_json(
-            dict(result.status.to_dict(), already_running=result.already_running, tunnel=result.tunnel)
-        )
+        _print_json(dict(result.status.to_dict(), already_running=result.already_running, tunnel=result.tunnel))
     else:
-        typer.echo(jupyter.render_start(result))
+        click.echo(jupyter.render_start(result))
 
 
-@jupyter_app.command()
-def status(path: PathArg = Path("."), as_json: JsonOpt = False) -> None:
+@jupyter_app.command(context_settings=CONTEXT)
+@_path_argument
+@_json_option
+def status(path: Path, as_json: bool) -> None:
     """Is the server running, starting, unhealthy (not answering), dead (process gone) or stopped?"""
     from reproml.commands import jupyter
 
@@ -88,17 +79,15 @@ def status(path: PathArg = Path("."), as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(current.to_dict())
     else:
-        typer.echo(jupyter.render_status(current))
+        click.echo(jupyter.render_status(current))
 
 
-@jupyter_app.command()
-def stop(
-    path: PathArg = Path("."),
-    all_servers: Annotated[
-        bool, typer.Option("--all", help="Stop every server reproml started on this machine.")
-    ] = False,
-    grace: Annotated[float, typer.Option(help="Seconds to wait after each step (shutdown, SIGTERM).")] = 5.0,
-) -> None:
+@jupyter_app.command(context_settings=CONTEXT)
+@_path_argument
+@click.option("--all", "all_servers", is_flag=True, help="Stop every server reproml started on this machine.")
+@click.option("--grace", type=float, default=5.0, show_default=True, metavar="SECONDS",
+              help="Seconds to wait after each step (shutdown, SIGTERM).")
+def stop(path: Path, all_servers: bool, grace: float) -> None:
     """Stop the server: ask it to shut down, then SIGTERM, then SIGKILL. Nothing to stop is not an error."""
     from reproml.commands import jupyter
     from reproml.errors import UsageError
@@ -110,15 +99,16 @@ def stop(
             raise UsageError("give either a PATH or --all, not both")
         results = jupyter.stop_all(grace=grace)
         if not results:
-            typer.echo("no Jupyter servers started by reproml; nothing to stop")
+            click.echo("no Jupyter servers started by reproml; nothing to stop")
         for result in results:
-            typer.echo(jupyter.render_stop(result))
+            click.echo(jupyter.render_stop(result))
         return
-    typer.echo(jupyter.render_stop(jupyter.stop(path, grace=grace)))
+    click.echo(jupyter.render_stop(jupyter.stop(path, grace=grace)))
 
 
-@jupyter_app.command("list")
-def list_(as_json: JsonOpt = False) -> None:
+@jupyter_app.command("list", context_settings=CONTEXT)
+@_json_option
+def list_(as_json: bool) -> None:
     """Every Jupyter server reproml started on this machine, across projects, with its health."""
     from reproml.commands import jupyter
 
@@ -126,17 +116,15 @@ def list_(as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json({"servers": [s.to_dict() for s in servers]})
     else:
-        typer.echo(jupyter.render_list(servers))
+        click.echo(jupyter.render_list(servers))
 
 
-@jupyter_app.command()
-def logs(
-    path: PathArg = Path("."),
-    lines: Annotated[int, typer.Option("--lines", "-n", help="How many of the last lines to show.")] = 50,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new lines until the server stops.")
-    ] = False,
-) -> None:
+@jupyter_app.command(context_settings=CONTEXT)
+@_path_argument
+@click.option("-n", "--lines", type=int, default=50, show_default=True, metavar="N",
+              help="How many of the last lines to show.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the server stops.")
+def logs(path: Path, lines: int, follow: bool) -> None:
     """Show the server's log (the token never appears in it)."""
     from reproml.commands import jupyter
     from reproml.errors import UsageError
@@ -146,7 +134,7 @@ def logs(
     log = jupyter.log_file(path)
     text = jupyter.log_tail(log, lines)
     if text:
-        typer.echo(text)
+        click.echo(text)
     if follow:
         try:
             for chunk in jupyter.follow(log, jupyter.current_record(path)):
@@ -156,30 +144,38 @@ def logs(
             pass  # Ctrl-C is how one leaves --follow
 
 
-@jupyter_app.command()
-def url(path: PathArg = Path(".")) -> None:
+@jupyter_app.command(context_settings=CONTEXT)
+@_path_argument
+def url(path: Path) -> None:
     """Print the running server's URL, token included (for scripts: `reproml jupyter url`)."""
     from reproml.commands import jupyter
 
-    typer.echo(jupyter.url(path))
+    click.echo(jupyter.url(path))
 
 
-@jupyter_app.command()
-def kernel(
-    path: PathArg = Path("."),
-    name: Annotated[
-        str | None, typer.Option(help="Kernel name [default: reproml-<project>].", show_default=False)
-    ] = None,
-    display_name: Annotated[
-        str | None, typer.Option(help="Name shown in kernel pickers.", show_default=False)
-    ] = None,
-) -> None:
+@jupyter_app.command(context_settings=CONTEXT)
+@_path_argument
+@click.option("--name", metavar="NAME", help="Kernel name [default: reproml-<project>].")
+@click.option("--display-name", metavar="TEXT", help="Name shown in kernel pickers.")
+@click.option("--remove", is_flag=True, help="Unregister the kernel again (only one reproml registered).")
+def kernel(path: Path, name: str | None, display_name: str | None, remove: bool) -> None:
     """Register the project's environment as a Jupyter kernel, so VS Code and other front ends can pick it."""
     from reproml.commands import jupyter
+    from reproml.errors import UsageError
 
+    if remove:
+        if display_name is not None:
+            raise UsageError("--display-name does not go with --remove")
+        removed = jupyter.remove_kernel(path, name=name)
+        click.echo(f"Removed kernel '{removed.name}' ({removed.spec_dir})")
+        return
     result = jupyter.install_kernel(path, name=name, display_name=display_name)
+    if result.already:
+        click.echo(f"Kernel '{result.name}' is already registered for {result.python} in {result.spec_dir}")
+        return
     where = f" in {result.spec_dir}" if result.spec_dir else ""
-    typer.echo(f"Registered kernel '{result.name}' (\"{result.display_name}\") for {result.python}{where}")
+    click.echo(f"Registered kernel '{result.name}' (\"{result.display_name}\") for {result.python}{where}")
+    click.echo(f"Undo with: reproml jupyter kernel --remove{' --name ' + result.name if name else ''}")
 
 
 def _indent(text: str) -> str:

@@ -128,6 +128,7 @@ class KernelResult:
     display_name: str
     python: str
     spec_dir: str | None
+    already: bool = False  # the kernel was registered before, for this same interpreter: nothing was written
 
 
 @dataclass(frozen=True)
@@ -154,15 +155,16 @@ def pixi_manifest(project: Project) -> Path:
     return project.root / "pixi.toml" if (project.root / "pixi.toml").is_file() else project.pyproject
 
 
-def setup_hint(project: Project) -> str:
+def setup_hint(project: Project, app: str = "lab") -> str:
+    module = APPS.get(app, APPS["lab"])[0]
     if project.manager == "pixi":
         return (
             "reproml jupyter needs the project's dev environment: run `pixi install -e dev` "
-            "(jupyterlab and ipykernel belong in its dev feature)"
+            f"({module} and ipykernel belong in its dev feature)"
         )
     return (
         "reproml jupyter needs the project's dev environment: run `uv sync` "
-        "(or `uv add --dev jupyterlab ipykernel` if the project does not list them)"
+        f"(or `uv add --dev {module} ipykernel` if the project does not list them)"
     )
 
 
@@ -516,7 +518,7 @@ def _wait_ready(
                 raise ServerStartError(
                     f"the project's environment ({launch.env_path}) has no {missing}",
                     log_tail=tail,
-                    hint=setup_hint(project),
+                    hint=setup_hint(project, record.app),
                 )
             raise ServerStartError(
                 f"the Jupyter server exited with code {child.returncode} before answering: "
@@ -758,26 +760,19 @@ def kernel_name(project: Project) -> str:
 def install_kernel(
     path: str | Path = ".", *, name: str | None = None, display_name: str | None = None
 ) -> KernelResult:
-    """Register the project's dev environment as a kernel for this user (``ipykernel install --user``)."""
-    import re
+    """Register the project's dev environment as a kernel for this user (``ipykernel install --user``).
 
+    Registering the same interpreter twice under reproml's default name adds nothing: the existing kernel is
+    reported (``already``), so front ends do not list the same environment twice."""
     project = find_project(path)
-    name = name or kernel_name(project)
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        raise UsageError(f"kernel name {name!r} may only use letters, digits, '.', '_' and '-'")
+    name = _check_kernel_name(name or kernel_name(project))
     display_name = display_name or f"{project.root.name} ({project.manager} dev)"
     prefix_argv, env, prefix = python_command(project)
-    argv = [
-        *prefix_argv,
-        "-m",
-        "ipykernel",
-        "install",
-        "--user",
-        "--name",
-        name,
-        "--display-name",
-        display_name,
-    ]
+    python = str(project.python_executable())
+    existing = _user_kernels(project, prefix_argv, env).get(name)
+    if existing is not None and existing.get("python") == python and existing.get("display_name") == display_name:
+        return KernelResult(name, display_name, python, existing.get("resource_dir"), already=True)
+    argv = [*prefix_argv, "-m", "ipykernel", "install", "--user", "--name", name, "--display-name", display_name]
     done = process.run(argv, cwd=project.root, extra_env=env, timeout=120, check=False)
     output = done.stderr + done.stdout
     if not done.ok:
@@ -786,10 +781,71 @@ def install_kernel(
                 f"the project's environment ({prefix}) has no ipykernel", hint=setup_hint(project)
             )
         raise ToolError(f"ipykernel install failed (exit {done.returncode}): {process.last_line(output)}")
+    import re
+
     match = re.search(r"Installed kernelspec \S+ in (.+)", output)
-    return KernelResult(
-        name, display_name, str(project.python_executable()), match.group(1).strip() if match else None
+    return KernelResult(name, display_name, python, match.group(1).strip() if match else None)
+
+
+def remove_kernel(path: str | Path = ".", *, name: str | None = None) -> KernelResult:
+    """Unregister a kernel ``install_kernel`` made for this project; refuses kernels of other environments."""
+    project = find_project(path)
+    name = _check_kernel_name(name or kernel_name(project))
+    prefix_argv, env, _ = python_command(project)
+    python = str(project.python_executable())
+    found = _user_kernels(project, prefix_argv, env).get(name)
+    if found is None:
+        raise UsageError(f"no kernel named '{name}' is registered", hint="`jupyter kernelspec list` shows them")
+    if found.get("python") != python:
+        raise UsageError(
+            f"kernel '{name}' runs {found.get('python')}, not this project's {python}; not removing it",
+            hint="remove it with `jupyter kernelspec remove` if you are sure",
+        )
+    resource_dir = Path(str(found["resource_dir"]))
+    import shutil
+
+    shutil.rmtree(resource_dir)
+    return KernelResult(name, str(found.get("display_name") or name), python, str(resource_dir))
+
+
+def _check_kernel_name(name: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise UsageError(f"kernel name {name!r} may only use letters, digits, '.', '_' and '-'")
+    return name
+
+
+def _user_kernels(project: Project, prefix_argv: list[str], env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The kernels in this user's Jupyter data folder, as the project's own Jupyter sees them:
+    name -> {resource_dir, python (argv[0]), display_name}."""
+    import json
+
+    code = (
+        "import json, os\n"
+        "from jupyter_client.kernelspec import KernelSpecManager\n"
+        "m = KernelSpecManager()\n"
+        "user = os.path.realpath(m.user_kernel_dir)\n"
+        "out = {}\n"
+        "for name, d in m.find_kernel_specs().items():\n"
+        "    if os.path.realpath(os.path.dirname(d)) != user: continue\n"
+        "    try: s = m.get_kernel_spec(name)\n"
+        "    except Exception: continue\n"
+        "    out[name] = {'resource_dir': d, 'python': (s.argv or [None])[0], 'display_name': s.display_name}\n"
+        "print(json.dumps(out))\n"
     )
+    done = process.run([*prefix_argv, "-c", code], cwd=project.root, extra_env=env, timeout=60, check=False)
+    if not done.ok:
+        if "No module named" in done.stderr:  # jupyter_client comes with ipykernel
+            raise ToolError(
+                f"the project's environment ({env_prefix(project)}) has no ipykernel", hint=setup_hint(project)
+            )
+        raise ToolError(f"cannot list the Jupyter kernels: {process.last_line(done.stderr or done.stdout)}")
+    try:
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise ToolError("cannot list the Jupyter kernels: unexpected output") from None
+    return data if isinstance(data, dict) else {}
 
 
 # ----------------------------------------------------------------------------------------------------------
