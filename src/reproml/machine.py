@@ -187,7 +187,8 @@ def _run(argv: list[str], timeout: float) -> process.Completed:
     return process.run(argv, timeout=timeout, check=False, extra_env={"NO_COLOR": "1"})
 
 
-def probe_version(tool: str, path: str, timeout: float = TOOL_TIMEOUT) -> ToolFacts:
+def probe_version(tool: str, path: str, timeout: float | None = None) -> ToolFacts:
+    timeout = TOOL_TIMEOUT if timeout is None else timeout
     flag = "version" if tool == "direnv" else "--version"
     try:
         done = _run([path, flag], timeout)
@@ -202,8 +203,9 @@ def probe_version(tool: str, path: str, timeout: float = TOOL_TIMEOUT) -> ToolFa
     return ToolFacts(tool, path, match.group(1))
 
 
-def probe_nix(path: str, timeout: float = TOOL_TIMEOUT) -> NixFacts:
+def probe_nix(path: str, timeout: float | None = None) -> NixFacts:
     """Nix's version and features, with the user's own settings (no extra flags)."""
+    timeout = TOOL_TIMEOUT if timeout is None else timeout
     try:
         done = _run([path, "eval", "--raw", "--expr", _NIX_EVAL], timeout)
     except Exception as exc:

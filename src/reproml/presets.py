@@ -93,6 +93,35 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, PRESETS, n=1, cutoff=0.4)
-        hint = f"did you mean '{close[0]}'?" if close else f"choose one of: {', '.join(PRESETS)}"
+        close = closest_preset(name)
+        hint = f"did you mean '{close}'?" if close else f"choose one of: {', '.join(PRESETS)}"
         raise UsageError(f"unknown template '{name}'", hint=hint) from None
+
+
+# What people type for a preset: its manager or its Nix flavour. Checked before spelling similarity.
+ALIASES = {
+    "pixi": "global-python-ml",
+    "uv": "uv-python-ml",
+    "flake": "flake-python-ml",
+    "nix": "pythonml",
+    "nixos": "nixos-pythonml",
+}
+
+
+def closest_preset(name: str) -> str | None:
+    """The preset ``name`` most likely means: an alias (uv, pixi, flake), a unique prefix or a unique
+    substring of a preset name (or of its parts), then the closest spelling (difflib); None if nothing is close."""
+    key = name.strip().lower()
+    if not key:
+        return None
+    if key in ALIASES:
+        return ALIASES[key]
+    for matches in (
+        [p for p in PRESETS if p.startswith(key)],
+        [p for p in PRESETS if any(part.startswith(key) for part in p.split("-"))],
+        [p for p in PRESETS if key in p],
+    ):
+        if len(matches) == 1:
+            return matches[0]
+    close = difflib.get_close_matches(key, PRESETS, n=1, cutoff=0.4)
+    return close[0] if close else None
