@@ -71,7 +71,7 @@ INSTALL = {
     "uv": "curl -LsSf https://astral.sh/uv/install.sh | sh",
     "pixi": "curl -fsSL https://pixi.sh/install.sh | sh",
     "nix": "sh <(curl -L https://nixos.org/nix/install) --daemon",
-    "direnv": "apt install direnv (or brew install direnv), then add eval \"$(direnv hook bash)\" to ~/.bashrc",
+    "direnv": 'apt install direnv (or brew install direnv), then add eval "$(direnv hook bash)" to ~/.bashrc',
     "git": "apt install git (or brew install git)",
     "nvidia-smi": "install the NVIDIA driver of your distribution (nvidia-smi comes with it)",
 }
@@ -380,7 +380,10 @@ def recommend(facts: MachineFacts) -> tuple[str, str]:
     if readiness(PRESETS["global-python-ml"], facts).runs:
         return "global-python-ml", "pixi is installed: the most shareable setup, conda-forge and PyPI"
     if readiness(PRESETS["pythonml"], facts).runs:
-        return "pythonml", f"Nix {facts.nix.version} with flakes and uv are here, pixi is not: uv plus a Nix dev shell"
+        return (
+            "pythonml",
+            f"Nix {facts.nix.version} with flakes and uv are here, pixi is not: uv + a Nix dev shell",
+        )
     ready = readiness(PRESETS["uv-python-ml"], facts)
     if ready.runs:
         return "uv-python-ml", "pixi is not installed and Nix is not usable here; uv is: the lightest setup"

@@ -109,8 +109,10 @@ ALIASES = {
 
 
 def closest_preset(name: str) -> str | None:
-    """The preset ``name`` most likely means: an alias (uv, pixi, flake), a unique prefix or a unique
-    substring of a preset name (or of its parts), then the closest spelling (difflib); None if nothing is close."""
+    """The preset ``name`` most likely means, or None if nothing is close.
+
+    In order: an alias (uv, pixi, flake), a unique prefix of a preset name or of one of its parts, a unique
+    substring, then the closest spelling (difflib)."""
     key = name.strip().lower()
     if not key:
         return None

@@ -32,7 +32,7 @@ JSON (``--json``), version 1
                   "os_name": "Debian GNU/Linux 12 (bookworm)", "nixos": false,
                   "nvidia_driver": "550.54.14" | null,
                   "driver_source": "/proc/driver/nvidia/version",     # or a seam variable, nvidia-smi, none
-                  "newest_cuda_build": "cu128" | null},
+                  "newest_cuda_build": "cuXXX" | null,
       "project": null | {"root": "/abs/path", "preset": "uv-python-ml" | null, "manager": "uv" | "pixi",
                          "framework": "torch" | "none" | null,
                          "accelerator": "auto" | "cpu" | "cuda" | "cuXXX" | null,
@@ -63,29 +63,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reproml import gpu, process
+from reproml import gpu, machine, process
+from reproml import tools as tools_module
 from reproml.errors import ReproError
 
 JSON_VERSION = 1
 STATUSES = ("ok", "warning", "error")
-TOOLS = ("uv", "pixi", "nix", "direnv", "git", "nvidia-smi")
-TOOL_TIMEOUT = 5.0
+TOOLS = machine.TOOLS  # ("uv", "pixi", "nix", "direnv", "git", "nvidia-smi")
 LOCK_TIMEOUT = 30.0
 DIRENV_TIMEOUT = 5.0
-# The oldest Nix that current nixpkgs evaluates with (nixpkgs lib/minver.nix).
-NIX_MIN_VERSION = (2, 18)
-OS_RELEASE_FILES = (Path("/etc/os-release"), Path("/usr/lib/os-release"))
+NIX_MIN_VERSION = machine.NIX_MIN_VERSION
 NIX_LD_MARKERS = (Path("/run/current-system/sw/share/nix-ld"),)
 OPENGL_DRIVER_LIB = Path("/run/opengl-driver/lib")
-
-INSTALL_FIX = {
-    "uv": "reinstall reproml (uv ships with it: pip install --force-reinstall reproml) or install uv",
-    "pixi": "install pixi: curl -fsSL https://pixi.sh/install.sh | sh",
-    "nix": "install Nix (the official installer or your distribution's package) and enable flakes",
-    "direnv": "install direnv (e.g. apt install direnv) and hook it into your shell: "
-    'eval "$(direnv hook bash)"',
-    "git": "install git (e.g. apt install git)",
-    "nvidia-smi": "install the NVIDIA driver utilities (nvidia-smi comes with the driver)",
+# Builds reproml once offered and no longer does: the build, and why (the fix switches to a current one).
+RETIRED_BUILDS = {
+    "cu128": "PyTorch's cu128 index stops at torch 2.11 (CUDA 12.8 left the build matrix in 2.12)"
 }
 
 
@@ -140,71 +132,10 @@ class Report:
 # ----------------------------------------------------------------------------------------------- probes
 
 
-@dataclass(frozen=True)
-class ToolProbe:
-    path: str | None
-    version: str | None
-    problem: str | None = None
-
-
-def _tool_path(tool: str) -> str | None:
-    if tool == "uv":
-        from reproml.tools import uv_executable
-
-        return uv_executable()
-    return process.which(tool)
-
-
-_TOOL_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)*(?:[-+~][0-9A-Za-z.+-]*)?)")
-
-
-def probe_tool(tool: str) -> ToolProbe:
-    path = _tool_path(tool)
-    if path is None:
-        return ToolProbe(None, None)
-    if tool == "nvidia-smi":  # its version is the driver's: machine.gpu reports it without another slow call
-        return ToolProbe(path, None)
-    flag = "version" if tool == "direnv" else "--version"
-    done = process.run([path, flag], timeout=TOOL_TIMEOUT, check=False, extra_env={"NO_COLOR": "1"})
-    if done.returncode == 124:
-        return ToolProbe(path, None, f"`{tool} {flag}` did not answer within {TOOL_TIMEOUT:g} s")
-    match = _TOOL_VERSION.search(done.stdout) if done.ok else None
-    if not match:
-        why = process.last_line(done.stderr or done.stdout)[:200]
-        return ToolProbe(path, None, f"`{tool} {flag}` gave no version ({why})")
-    return ToolProbe(path, match.group(1))
-
-
-def read_os_release() -> dict[str, str]:
-    seam = os.environ.get("REPROML_OS_RELEASE")
-    candidates = (Path(seam),) if seam else OS_RELEASE_FILES
-    for path in candidates:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        data = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition("=")
-            if sep and key.strip() and not key.lstrip().startswith("#"):
-                data[key.strip()] = value.strip().strip("'\"")
-        return data
-    return {}
-
-
-def libc_version() -> str:
-    try:
-        found = os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36"
-    except (AttributeError, ValueError, OSError):
-        found = None
-    if found:
-        return found
-    if platform.system() == "Linux":
-        if any(Path("/lib").glob("ld-musl-*.so.1")):
-            return "musl"
-        name, version = platform.libc_ver()
-        return f"{name} {version}".strip() or "unknown"
-    return "n/a"
+# Tool, OS and driver probes live in reproml.machine (shared with `templates` and `new`).
+ToolProbe = machine.ToolFacts
+read_os_release = machine.read_os_release
+libc_version = machine.libc_version
 
 
 @dataclass(frozen=True)
@@ -215,12 +146,18 @@ class LockProbe:
     fix: str | None
 
 
-def probe_uv_lock(root: Path, uv: str | None, *, created_by_reproml: bool) -> LockProbe:
+def probe_uv_lock(root: Path, uv: str | None, *, created_by_reproml: bool = True) -> LockProbe:
     if not (root / "uv.lock").is_file():
-        status = "error" if created_by_reproml else "warning"
-        return LockProbe("missing", status, "no uv.lock: the environment is not pinned", "uv lock")
+        return LockProbe(
+            "missing", "warning", "no uv.lock: not locked yet (the environment is not pinned)", "uv lock"
+        )
+    broken = _unparsable(root / "uv.lock", "toml")
+    if broken:
+        return LockProbe(
+            "invalid", "error", f"uv.lock is not a valid lock file: {broken}", "rm uv.lock && uv lock"
+        )
     if uv is None:
-        return LockProbe("unknown", "warning", "cannot check uv.lock: uv not found", INSTALL_FIX["uv"])
+        return LockProbe("unknown", "warning", "cannot check uv.lock: uv not found", machine.INSTALL["uv"])
     done = process.run(
         [uv, "lock", "--check", "--offline"],
         cwd=root,
@@ -257,10 +194,17 @@ def probe_uv_lock(root: Path, uv: str | None, *, created_by_reproml: bool) -> Lo
 
 def probe_pixi_lock(root: Path, pixi: str | None) -> LockProbe:
     if not (root / "pixi.lock").is_file():
-        return LockProbe("missing", "error", "no pixi.lock: the environment is not pinned", "pixi lock")
+        return LockProbe(
+            "missing", "warning", "no pixi.lock: not locked yet (the environment is not pinned)", "pixi lock"
+        )
+    broken = _unparsable(root / "pixi.lock", "yaml")
+    if broken:
+        return LockProbe(
+            "invalid", "error", f"pixi.lock is not a valid lock file: {broken}", "rm pixi.lock && pixi lock"
+        )
     if pixi is None:
         return LockProbe(
-            "unknown", "warning", "cannot check pixi.lock: pixi is not installed", INSTALL_FIX["pixi"]
+            "unknown", "warning", "cannot check pixi.lock: pixi is not installed", machine.INSTALL["pixi"]
         )
     done = process.run(
         [pixi, "lock", "--check", "--dry-run", "--no-progress"],
@@ -300,8 +244,37 @@ def _first_error(text: str) -> str:
     for line in text.splitlines():
         stripped = line.strip().lstrip("×").strip()
         if stripped.lower().startswith("error"):
-            return stripped[:200]
-    return process.last_line(text)[:200]
+            return machine.shorten(stripped)
+    return machine.shorten(process.last_line(text))
+
+
+def _unparsable(path: Path, kind: str) -> str | None:
+    """The parse error of a TOML or YAML file, on one line, or None when it parses."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return machine.shorten(f"cannot read {path.name}: {exc.strerror or exc}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start}): the file is damaged"
+    if "\x00" in text:
+        return "contains NUL bytes: the file is damaged"
+    try:
+        if kind == "toml":
+            import tomllib
+
+            tomllib.loads(text)
+        else:
+            import yaml
+
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+            if not isinstance(data, dict):
+                return "not a mapping at the top level"
+    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError, and their odd cousins
+        return machine.shorten(str(exc), 160)
+    return None
 
 
 @dataclass(frozen=True)
@@ -379,40 +352,32 @@ def diagnose(path: str | Path | None = None) -> Report:
     """Everything `reproml doctor` reports, as data. ``path``: a folder in the project (default: cwd)."""
     report = Report()
     project, project_problem = _find_project(path)
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="doctor") as pool:
-        tool_futures = {tool: pool.submit(probe_tool, tool) for tool in TOOLS}
-        driver_future = pool.submit(gpu.detect_driver)
+    manifest_error = _safe(lambda: _manifest_error(project), None) if project is not None else None
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="doctor") as pool:
+        facts_future = pool.submit(machine.gather)
         lock_future = envrc_future = None
         if project is not None:
-            uv_path = _safe(lambda: _tool_path("uv"), None)
-            pixi_path = _safe(lambda: _tool_path("pixi"), None)
-            if project.manager == "uv":
-                lock_future = pool.submit(
-                    probe_uv_lock, project.root, uv_path, created_by_reproml=project.preset is not None
-                )
-            else:
-                lock_future = pool.submit(probe_pixi_lock, project.root, pixi_path)
+            if manifest_error is None:
+                if project.manager == "uv":
+                    uv_path = _safe(tools_module.uv_executable, None)
+                    lock_future = pool.submit(probe_uv_lock, project.root, uv_path)
+                else:
+                    lock_future = pool.submit(
+                        probe_pixi_lock, project.root, _safe(lambda: process.which("pixi"), None)
+                    )
             direnv_path = _safe(lambda: process.which("direnv"), None)
             if (project.root / ".envrc").is_file() and direnv_path:
                 envrc_future = pool.submit(probe_direnv, project.root, direnv_path)
-        machine = _machine_info()
-        tools = {
-            tool: _result(future, ToolProbe(None, None, "the probe failed"))
-            for tool, future in tool_futures.items()
-        }
-        driver = _result(driver_future, gpu.Driver(None, "none", "the driver probe failed"))
+        facts = _result(facts_future, None) or machine.gather(versions=False)
         lock = _result(lock_future, None)
         envrc = _result(envrc_future, None)
 
-    machine.update(
-        nvidia_driver=driver.version,
-        driver_source=driver.source,
-        newest_cuda_build=gpu.newest_cuda_build(driver.version),
-    )
-    report.machine = machine
-    report.tools = {tool: {"path": probe.path, "version": probe.version} for tool, probe in tools.items()}
-    _guarded(report, "tool.internal", _tool_findings, report, tools, project, driver)
-    _guarded(report, "machine.internal", _machine_findings, report, machine, driver, project)
+    driver = facts.driver
+    report.machine = _machine_info(facts)
+    report.tools = {name: {"path": t.path, "version": t.version} for name, t in facts.tools.items()}
+    report.tools["uv"]["bundled"] = facts.uv_bundled
+    _guarded(report, "tool.internal", _tool_findings, report, facts, project)
+    _guarded(report, "machine.internal", _machine_findings, report, report.machine, driver, project)
     if project_problem:
         report.add("project.found", *project_problem)
     if project is not None:
@@ -422,13 +387,25 @@ def diagnose(path: str | Path | None = None) -> Report:
             _project_findings,
             report,
             project,
-            tools,
-            machine,
+            facts,
+            report.machine,
             driver,
             lock,
             envrc,
+            manifest_error,
         )
     return report
+
+
+def _manifest_error(project: Any) -> tuple[Path, str] | None:
+    """The project's manifest (pyproject.toml, pixi.toml) that does not parse, and the error in one line."""
+    for name in ("pyproject.toml", "pixi.toml"):
+        manifest = project.root / name
+        if manifest.is_file():
+            broken = _unparsable(manifest, "toml")
+            if broken:
+                return manifest, f"{name} does not parse: {broken}"
+    return None
 
 
 def _guarded(report: Report, fid: str, fn: Callable[..., None], *args: Any) -> None:
@@ -491,27 +468,54 @@ def _find_project(path: str | Path | None) -> tuple[Any, tuple[str, str, str | N
         )
 
 
-def _machine_info() -> dict[str, Any]:
-    os_release = _safe(read_os_release, {})
-    system = platform.system()
+def _machine_info(facts: machine.MachineFacts) -> dict[str, Any]:
     return {
-        "system": system,
-        "arch": platform.machine(),
-        "libc": _safe(libc_version, "unknown"),
-        "os_name": os_release.get("PRETTY_NAME")
-        or os_release.get("NAME")
-        or f"{system} {platform.release()}",
-        "nixos": os_release.get("ID") == "nixos",
+        "system": facts.system,
+        "arch": facts.arch,
+        "libc": facts.libc,
+        "os_name": facts.os_name,
+        "nixos": facts.nixos,
+        "nvidia_driver": facts.driver.version,
+        "driver_source": facts.driver.source,
+        "newest_cuda_build": gpu.newest_cuda_build(facts.driver.version),
+        "nix_command": facts.nix.nix_command,
+        "nix_flakes": facts.nix.flakes,
     }
 
 
 # ----------------------------------------------------------------------------------------------- findings
 
 
-def _tool_findings(report: Report, tools: dict[str, ToolProbe], project: Any, driver: gpu.Driver) -> None:
+def _needs_nix(project: Any) -> bool:
+    """Whether the project cannot work without a usable Nix (pythonml's dev shell, nixos-pythonml)."""
+    return project is not None and project.preset is not None and project.preset.nix in ("dev-shell", "full")
+
+
+def _required_tools(project: Any) -> tuple[str, ...]:
+    if project.preset is None:
+        return (project.manager,)
+    return (project.manager, "nix") if _needs_nix(project) else (project.manager,)
+
+
+_WHY_WANTED = {
+    "pixi": "the default preset, global-python-ml, needs it",
+    "direnv": "projects will not activate when you cd into them",
+    "git": "reproml new cannot commit, Nix flakes cannot see files",
+}
+
+
+def _tool_findings(report: Report, facts: machine.MachineFacts, project: Any) -> None:
+    """One finding per tool. A tool the project needs and lacks is reported here, once, as an error."""
     required = set(_required_tools(project)) if project is not None else set()
-    for tool, probe in tools.items():
+    driver = facts.driver
+    for tool, probe in facts.tools.items():
         fid = f"tool.{tool}"
+        if tool == "uv":
+            _uv_finding(report, facts, needed="uv" in required or project is None)
+            continue
+        if tool == "nix":
+            _nix_finding(report, facts, project)
+            continue
         if probe.path is None:
             if tool == "nvidia-smi":
                 if driver.version:
@@ -520,59 +524,105 @@ def _tool_findings(report: Report, tools: dict[str, ToolProbe], project: Any, dr
                     )
                 else:
                     report.add(fid, "ok", "nvidia-smi not found (no NVIDIA GPU needs it)")
-            elif tool in required or tool == "uv":
+            elif tool in required:
                 report.add(
-                    fid,
-                    "error",
-                    f"{tool} not found" + (" (this project needs it)" if tool in required else ""),
-                    INSTALL_FIX[tool],
+                    fid, "error", f"{tool} not found (this project needs it)", machine.install_hint(tool)
                 )
-            elif tool == "nix" or (tool == "pixi" and project is not None):
-                why = "not needed by this project" if project is not None else "only the Nix presets need it"
-                report.add(fid, "ok", f"{tool} not found ({why})")
+            elif tool == "pixi" and project is not None:
+                report.add(fid, "ok", "pixi not found (not needed by this project)")
             else:
-                why = {
-                    "pixi": "the default preset, global-python-ml, needs it",
-                    "direnv": "projects will not activate when you cd into them",
-                    "git": "reproml new cannot commit, Nix flakes cannot see files",
-                }[tool]
-                report.add(fid, "warning", f"{tool} not found: {why}", INSTALL_FIX[tool])
+                report.add(
+                    fid, "warning", f"{tool} not found: {_WHY_WANTED[tool]}", machine.install_hint(tool)
+                )
             continue
         if tool == "nvidia-smi":
             report.add(fid, "ok", f"nvidia-smi ({probe.path})")
-            continue
+        elif probe.problem:
+            report.add(
+                fid,
+                "error" if tool in required else "warning",
+                f"{tool} found at {probe.path}, but {probe.problem}",
+                f"{probe.path} {'version' if tool == 'direnv' else '--version'}",
+            )
+        else:
+            report.add(fid, "ok", f"{tool} {probe.version} ({probe.path})")
+
+
+def _uv_finding(report: Report, facts: machine.MachineFacts, *, needed: bool) -> None:
+    """What the user's shell runs: uv on PATH is ok; only reproml's bundled copy is a warning."""
+    probe = facts.tools["uv"]
+    if probe.path:
         if probe.problem:
             report.add(
-                fid,
+                "tool.uv",
                 "warning",
-                f"{tool} found at {probe.path}, but {probe.problem}",
-                f"check that {tool} runs: `{probe.path} {'version' if tool == 'direnv' else '--version'}`",
+                f"uv found at {probe.path}, but {probe.problem}",
+                f"{probe.path} --version",
             )
-            continue
-        if tool == "nix" and probe.version and _older(probe.version, NIX_MIN_VERSION):
+        else:
+            report.add("tool.uv", "ok", f"uv {probe.version} ({probe.path})")
+    elif facts.uv_bundled:
+        version = f" {probe.version}" if probe.version else ""
+        report.add(
+            "tool.uv",
+            "warning",
+            f"uv is not on PATH (reproml's own copy{version} is at {facts.uv_bundled}, "
+            "but your shell and .envrc "
+            "cannot see it)",
+            machine.install_hint("uv", facts),
+        )
+    else:
+        report.add(
+            "tool.uv",
+            "error" if needed else "warning",
+            "uv not found" + (" (this project needs it)" if needed else ""),
+            machine.install_hint("uv"),
+        )
+
+
+def _nix_finding(report: Report, facts: machine.MachineFacts, project: Any) -> None:
+    """Nix matters where the project needs it (error), or outside a project (the Nix presets: a warning)."""
+    probe, nix = facts.tools["nix"], facts.nix
+    needed = _needs_nix(project)
+    optional = project is not None and project.preset is not None and project.preset.nix == "optional"
+    if probe.path is None:
+        if needed:
             report.add(
-                fid,
-                "warning",
-                f"nix {probe.version} is older than {'.'.join(map(str, NIX_MIN_VERSION))}: "
-                "current nixpkgs will not evaluate, so flakes from nixpkgs fail",
-                "install Nix >= 2.18 (the official installer; Debian 12's nix-bin is 2.8)",
+                "tool.nix",
+                "error",
+                f"nix not found (this project, preset {project.preset.name}, needs it)",
+                f"{machine.INSTALL['nix']}, then add `{machine.NIX_CONF_LINE}` to {machine.NIX_CONF}"
+                " (or use the uv-python-ml preset, which needs no Nix)",
             )
-            continue
-        report.add(fid, "ok", f"{tool} {probe.version} ({probe.path})")
+        else:
+            why = "not needed by this project" if project is not None else "only the Nix presets need it"
+            report.add("tool.nix", "ok", f"nix not found ({why})")
+        return
+    version = nix.version or probe.version or "(version unknown)"
+    problem = machine.nix_problem(facts)
+    if problem is None:
+        report.add("tool.nix", "ok", f"nix {version} ({probe.path}), nix-command and flakes enabled")
+        return
+    summary, _, fix = problem.rpartition(" (") if problem.endswith(")") else (problem, "", "")
+    fix = fix[:-1] if fix else f"{probe.path} --version"
+    fix = fix.replace("upgrade: ", "").replace("enable: ", "")
+    if needed:
+        report.add("tool.nix", "error", f"{summary}: this project's flake will not evaluate", fix)
+    elif project is None:
+        report.add(
+            "tool.nix", "warning", f"{summary}: the Nix presets (pythonml, nixos-pythonml) will not run", fix
+        )
+    elif optional:
+        report.add(
+            "tool.nix", "warning", f"{summary}: the flake in .nix/ will not work (Pixi alone still does)", fix
+        )
+    else:
+        report.add("tool.nix", "ok", f"nix {version} ({probe.path}), not needed by this project")
 
 
-def _older(version: str, minimum: tuple[int, ...]) -> bool:
-    parts = [int(p) for p in re.findall(r"\d+", version)[: len(minimum)]]
-    return bool(parts) and tuple(parts) < minimum
-
-
-def _required_tools(project: Any) -> tuple[str, ...]:
-    return project.preset.required_tools() if project.preset is not None else (project.manager,)
-
-
-def _machine_findings(report: Report, machine: dict[str, Any], driver: gpu.Driver, project: Any) -> None:
-    system, arch, libc = machine["system"], machine["arch"], machine["libc"]
-    where = f"{system} {arch}" + (f", {libc}" if libc not in ("n/a", "") else "") + f" ({machine['os_name']})"
+def _machine_findings(report: Report, info: dict[str, Any], driver: gpu.Driver, project: Any) -> None:
+    system, arch, libc = info["system"], info["arch"], info["libc"]
+    where = f"{system} {arch}" + (f", {libc}" if libc not in ("n/a", "") else "") + f" ({info['os_name']})"
     if system == "Linux" and libc.startswith("musl"):
         report.add(
             "machine.os",
@@ -614,14 +664,13 @@ def _machine_findings(report: Report, machine: dict[str, Any], driver: gpu.Drive
             "machine.gpu",
             "warning",
             f"NVIDIA driver {driver.version} is older than every offered CUDA build needs "
-            f"(>= {gpu.minimum_driver('cu128')}): PyTorch will run on the CPU",
-            f"update the NVIDIA driver to >= {gpu.minimum_driver('cu130')} (cu130) "
-            f"or >= {gpu.minimum_driver('cu128')} (cu128)",
+            f"(>= {_oldest_build()[1]}): PyTorch will run on the CPU",
+            _update_driver_fix(),
         )
     else:
         report.add("machine.gpu", "ok", f"NVIDIA driver {driver.version}{posed}: newest CUDA build {newest}")
 
-    if machine["nixos"]:
+    if info["nixos"]:
         _nixos_findings(report, driver, project)
 
 
@@ -690,11 +739,12 @@ def _project_build(project: Any, driver: gpu.Driver) -> str | None:
 def _project_findings(
     report: Report,
     project: Any,
-    tools: dict[str, ToolProbe],
-    machine: dict[str, Any],
+    facts: machine.MachineFacts,
+    info_machine: dict[str, Any],
     driver: gpu.Driver,
     lock: LockProbe | None,
     envrc: EnvrcProbe | None,
+    manifest_error: tuple[Path, str] | None = None,
 ) -> None:
     preset = project.preset
     accelerator, accelerator_source = _accelerator(project)
@@ -728,34 +778,37 @@ def _project_findings(
     else:
         report.add("project.preset", "ok", f"{project.root}: preset {preset.name} ({preset.manager})")
 
+    # A missing or unusable tool is reported once, on its tool.* finding; project.tools only sums up.
     required = _required_tools(project)
-    missing = [t for t in required if tools.get(t) is None or tools[t].path is None]
-    if missing:
-        fixes = "; ".join(INSTALL_FIX[t] for t in missing if t in INSTALL_FIX)
-        alternative = " (or use the uv-python-ml preset, which needs no Nix)" if "nix" in missing else ""
-        report.add(
-            "project.tools",
-            "error",
-            f"this project needs {', '.join(missing)}, not found on this machine",
-            fixes + alternative,
-        )
-    else:
+    unusable = [
+        t for t in required if not facts.found(t) or (t == "nix" and machine.nix_problem(facts) is not None)
+    ]
+    if not unusable:
         report.add("project.tools", "ok", f"needs {', '.join(required)}: all found")
 
-    if lock is None:
-        report.add("project.lock", "warning", "the lock check did not run", f"run `{project.manager} lock`")
+    if manifest_error:
+        manifest, message = manifest_error
+        report.add(
+            "project.manifest",
+            "error",
+            message,
+            f'fix the TOML at the line and column named, then check: python -c "import tomllib; '
+            f"tomllib.load(open('{manifest}', 'rb'))\"",
+        )
+    elif lock is None:
+        report.add("project.lock", "warning", "the lock check did not run", f"{project.manager} lock")
     else:
         report.add("project.lock", lock.status, lock.summary, lock.fix)
 
-    _cuda_finding(report, project, accelerator, accelerator_source, driver, machine["system"])
+    _cuda_finding(report, project, accelerator, accelerator_source, driver, info_machine["system"])
 
     if (project.root / ".envrc").is_file():
-        if tools.get("direnv") is None or tools["direnv"].path is None:
+        if not facts.found("direnv"):
             report.add(
                 "project.direnv",
                 "warning",
                 ".envrc will not load: direnv is not installed",
-                INSTALL_FIX["direnv"],
+                machine.install_hint("direnv"),
             )
         elif envrc is None or envrc.state == "unknown":
             detail = envrc.detail if envrc else "the direnv check did not run"
@@ -777,6 +830,49 @@ def _project_findings(
             )
 
 
+def _offered_builds() -> list[tuple[str, str]]:
+    """(build, minimum driver) for every CUDA build in gpu's table, newest first (read through gpu's API)."""
+    builds = [a for a in gpu.ACCELERATORS if re.fullmatch(r"cu\d+", a)]
+    return sorted(((b, gpu.minimum_driver(b)) for b in builds), key=lambda row: int(row[0][2:]), reverse=True)
+
+
+def _oldest_build() -> tuple[str, str]:
+    """The build with the lowest driver minimum (newest of those): the cheapest way onto a GPU."""
+    rows = _offered_builds()
+    return min(rows, key=lambda row: (tuple(int(p) for p in re.findall(r"\d+", row[1])), -int(row[0][2:])))
+
+
+def _update_driver_fix(build: str | None = None) -> str:
+    """'update the NVIDIA driver to >= N (build)' with the right N: the build's own minimum, or for any
+    GPU build the lowest minimum (and the newest build's, when higher)."""
+    if build is not None:
+        return f"update the NVIDIA driver to >= {gpu.minimum_driver(build)} (what {build} needs)"
+    newest, newest_min = _offered_builds()[0]
+    oldest, oldest_min = _oldest_build()
+    if newest_min == oldest_min:
+        return f"update the NVIDIA driver to >= {newest_min} ({newest})"
+    return f"update the NVIDIA driver to >= {newest_min} ({newest}) or >= {oldest_min} ({oldest})"
+
+
+def _switch_fix(project: Any, old: str, new: str) -> str:
+    """The exact edit that moves a project's PyTorch build from ``old`` to ``new`` (cpu or cuXXX)."""
+    answers = f"set `accelerator: {new}` in .copier-answers.yml"
+    if project.manager == "pixi":
+        if new == "cpu":
+            return (
+                f"{answers} and use the CPU environment: `pixi run -e dev pytest` "
+                "(the .envrc picks it on machines without a driver)"
+            )
+        return (
+            f'in pyproject.toml set cuda-version = "{new[2:-1]}.{new[-1]}.*" under '
+            f"[tool.pixi.feature.cuda.dependencies], {answers}, then `pixi lock`"
+        )
+    return (
+        f"in pyproject.toml replace every `{old}` with `{new}` (index name and URL), {answers}, "
+        "then `uv lock`"
+    )
+
+
 def _cuda_finding(
     report: Report, project: Any, accelerator: str | None, source: str | None, driver: gpu.Driver, system: str
 ) -> None:
@@ -784,18 +880,29 @@ def _cuda_finding(
         if project.answers.get("framework") == "none":
             report.add("project.cuda", "ok", "no deep-learning framework: no CUDA build needed")
         return
+    offered = [b for b, _ in _offered_builds()]
+    newest = gpu.newest_cuda_build(driver.version)
+    if accelerator in RETIRED_BUILDS:
+        current = [b for b in offered if b not in RETIRED_BUILDS]
+        target = newest if newest in current else "cpu" if driver.version is None else current[-1]
+        options = " or ".join(f"{b} (driver >= {gpu.minimum_driver(b)})" for b in current)
+        report.add(
+            "project.cuda",
+            "warning",
+            f"the project asks for {accelerator} (from {source}), which reproml no longer offers: "
+            f"{RETIRED_BUILDS[accelerator]}; use {options}",
+            _switch_fix(project, accelerator, target),
+        )
+        return
     if accelerator not in gpu.ACCELERATORS:
         report.add(
             "project.cuda",
             "warning",
             f"unknown accelerator {accelerator!r} in {source}",
-            f"use one of {', '.join(gpu.ACCELERATORS)}",
+            f"set `accelerator:` in .copier-answers.yml to one of {', '.join(gpu.ACCELERATORS)}",
         )
         return
     build = gpu.choose_build(accelerator, driver.version, system)
-    newest = gpu.newest_cuda_build(driver.version)
-    lock_cmd = f"{project.manager} lock"
-    update_driver = f"update the NVIDIA driver to >= {gpu.minimum_driver('cu130')}"
     if accelerator == "cpu":
         hint = f" (this machine could run {newest}: accelerator auto would use it)" if newest else ""
         report.add("project.cuda", "ok", f"accelerator cpu: the CPU build of PyTorch{hint}")
@@ -807,7 +914,7 @@ def _cuda_finding(
                 "project.cuda",
                 "warning",
                 f"accelerator auto: driver {driver.version} is too old for any CUDA build, so the CPU build",
-                update_driver,
+                _update_driver_fix(),
             )
         else:
             why = f"driver {driver.version}" if driver.version else "no NVIDIA GPU"
@@ -819,13 +926,15 @@ def _cuda_finding(
                 if driver.version
                 else "no NVIDIA GPU here"
             )
+            fix = _update_driver_fix(build)
+            if driver.version is None:
+                fix = f"install the NVIDIA driver (>= {gpu.minimum_driver(build)} for {build}); for CPU-only "
+                fix += "machines create the project with `reproml new PATH --accelerator auto`"
             report.add(
                 "project.cuda",
                 "warning",
                 f"accelerator cuda installs {build}, but {why}: PyTorch will run on the CPU",
-                update_driver
-                if driver.version
-                else "run it on a machine with an NVIDIA GPU, or use accelerator auto",
+                fix,
             )
         else:
             report.add(
@@ -837,7 +946,7 @@ def _cuda_finding(
             "warning",
             f"the project asks for {accelerator} (from {source}) but this machine has no NVIDIA GPU: "
             "large CUDA wheels, and PyTorch will run on the CPU",
-            "use accelerator auto or cpu on machines without a GPU",
+            _switch_fix(project, accelerator, "cpu"),
         )
     elif gpu.supports(driver.version, accelerator):
         report.add(
@@ -849,15 +958,12 @@ def _cuda_finding(
         needed = gpu.minimum_driver(accelerator)
         if newest:
             fix = (
-                f"switch to {newest} (the newest build this driver supports): replace {accelerator} with "
-                f"{newest} in pyproject.toml{_pixi_cuda_hint(project, newest)} and .copier-answers.yml, "
-                f"then `{lock_cmd}`; or update the NVIDIA driver to >= {needed}"
+                f"switch to {newest} (the newest build this driver supports): "
+                f"{_switch_fix(project, accelerator, newest)}; or {_update_driver_fix(accelerator)}"
             )
         else:
-            fix = (
-                f"use the CPU build (accelerator cpu, then `{lock_cmd}`) or update the NVIDIA driver "
-                f"to >= {gpu.minimum_driver('cu128')}"
-            )
+            cpu = _switch_fix(project, accelerator, "cpu")
+            fix = f"{_update_driver_fix(accelerator)}; or use the CPU build: {cpu}"
         report.add(
             "project.cuda",
             "error",
@@ -865,13 +971,6 @@ def _cuda_finding(
             f"is {driver.version}",
             fix,
         )
-
-
-def _pixi_cuda_hint(project: Any, build: str) -> str:
-    """Pixi projects pin CUDA through cuda-version (cu128 -> 12.8.*), not through a PyTorch index name."""
-    if project.manager != "pixi":
-        return ""
-    return f' (cuda-version = "{build[2:-1]}.{build[-1]}.*")'
 
 
 # ----------------------------------------------------------------------------------------------- text

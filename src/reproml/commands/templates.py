@@ -1,6 +1,7 @@
 """`reproml templates`: the preset catalog, which presets this machine can run now, and a recommendation.
 
-Whether a preset runs here and the recommendation come from reproml.machine (:func:`~reproml.machine.readiness`,
+Whether a preset runs here and the recommendation come from reproml.machine
+(:func:`~reproml.machine.readiness`,
 :func:`~reproml.machine.recommend`), the same rule `reproml new` and `reproml doctor` use.
 
 JSON (``--json``)::
@@ -79,7 +80,7 @@ def _manager(preset: Preset) -> str:
 
 
 def _numbered(result: Catalog) -> tuple[dict[str, list[int]], list[str]]:
-    """Each distinct problem once, numbered, and which numbers each preset has (two presets often share one)."""
+    """Each distinct problem once, numbered, and the numbers of each preset (presets often share one)."""
     order: list[str] = []
     per_preset: dict[str, list[int]] = {}
     for preset in result.presets:
