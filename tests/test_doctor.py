@@ -1,9 +1,10 @@
-"""`reproml doctor` in-process through Typer's CliRunner, on hand-made fixture projects with real uv locks."""
+"""`reproml doctor` in-process through click's CliRunner, on hand-made fixture projects with real uv locks."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
-from reproml import gpu
+from reproml import gpu, machine
 from reproml.cli import app
 from reproml.commands import doctor
 from reproml.tools import uv_executable
@@ -127,9 +128,6 @@ def test_json_has_the_documented_keys(tmp_path: Path) -> None:
     assert len(ids(data)) == len(data["findings"])
     assert {f"tool.{t}" for t in doctor.TOOLS} | {"machine.os", "machine.gpu"} <= ids(data)
     assert {"project.preset", "project.tools", "project.lock", "project.cuda"} <= ids(data)
-    assert data["counts"] == {
-        s: sum(f["status"] == s for f in data["findings"]) for s in ("ok", "warning", "error")
-    }
     assert set(data["machine"]) >= {
         "system",
         "arch",
@@ -158,7 +156,7 @@ def test_json_has_the_documented_keys(tmp_path: Path) -> None:
         "envrc": "absent",
     }
     assert finding(data, "project.lock")["status"] == "ok"
-    assert set(data["tools"]["uv"]) == {"path", "version"} and data["tools"]["uv"]["version"]
+    assert {"path", "version"} <= set(data["tools"]["uv"]) and data["tools"]["uv"]["version"]
 
 
 def test_outside_a_project_only_tools_and_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,7 +174,7 @@ def test_text_output_is_one_screen_with_fixes(tmp_path: Path, monkeypatch: pytes
     lines = result.stdout.splitlines()
     assert lines[0] == "Tools" and "Machine" in lines
     assert any(line.startswith("  warning pixi not found") for line in lines)
-    assert any(line.strip().startswith("fix: install direnv") for line in lines)
+    assert any(line.strip().startswith("fix: apt install direnv") for line in lines)
     assert lines[-1].startswith("0 errors, ")
     assert len(lines) < 40
 
@@ -206,9 +204,12 @@ def test_nix_needed_but_missing_is_an_error(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("PATH", str(tool_dir(tmp_path, "git", "uv")))
     code, data = run_doctor(str(project))
     assert code == 1 and data["ok"] is False
-    tools = finding(data, "project.tools")
-    assert tools["status"] == "error" and "nix" in tools["summary"] and "Nix" in tools["fix"]
-    assert finding(data, "tool.nix")["status"] == "error"
+    nix = finding(data, "tool.nix")
+    assert (
+        nix["status"] == "error" and "this project" in nix["summary"] and machine.NIX_CONF_LINE in nix["fix"]
+    )
+    assert "project.tools" not in ids(data)  # reported once, on tool.nix
+    assert data["counts"]["error"] == 1
     assert finding(data, "project.lock")["status"] == "ok"  # uv still checks the lock without nix
 
 
@@ -219,7 +220,14 @@ def test_pixi_project_without_pixi(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PATH", str(tool_dir(tmp_path, "git", "uv")))
     code, data = run_doctor(str(project))
     assert code == 1
-    assert finding(data, "project.tools")["status"] == "error"
+    assert finding(data, "tool.pixi")["status"] == "error"
+    # "pixi not found" once: one problem finding about it, not one in Tools and another in Project.
+    pixi_problems = [
+        f
+        for f in data["findings"]
+        if f["status"] == "error" and "pixi" in f["summary"] and "not" in f["summary"]
+    ]
+    assert len(pixi_problems) == 1, pixi_problems
     lock = finding(data, "project.lock")
     assert lock["status"] == "warning" and "cannot check pixi.lock" in lock["summary"]
     assert data["project"]["lock"] == "unknown" and data["project"]["manager"] == "pixi"
@@ -230,7 +238,7 @@ def test_odd_tool_output_is_a_warning_not_a_crash(tmp_path: Path, monkeypatch: p
     fake_tool(bin_dir, "git", "echo 'segmentation fault' >&2\nexit 139\n")
     fake_tool(bin_dir, "nix", "echo 'no version here'\n")
     fake_tool(bin_dir, "direnv", f"exec {shutil.which('sleep')} 30\n")  # hangs: the probe must time out
-    monkeypatch.setattr(doctor, "TOOL_TIMEOUT", 0.5)
+    monkeypatch.setattr(machine, "TOOL_TIMEOUT", 0.5)
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.chdir(tmp_path)
     code, data = run_doctor()
@@ -242,16 +250,60 @@ def test_odd_tool_output_is_a_warning_not_a_crash(tmp_path: Path, monkeypatch: p
     assert direnv["status"] == "warning" and "did not answer" in direnv["summary"]
 
 
+def fake_nix(folder: Path, version: str, features: str | None) -> Path:
+    """A nix that answers `nix --version`, and `nix eval` like a real one: features None means nix-command off."""
+    if features is None:
+        evaluate = "echo \"error: experimental Nix feature 'nix-command' is disabled\" >&2; exit 1"
+    else:
+        evaluate = f"printf '%s' '{version} flakes-{features}'"
+    return fake_tool(
+        folder, "nix", f'case "$1" in eval) {evaluate} ;; *) echo "nix (Nix) {version}" ;; esac\n'
+    )
+
+
 def test_old_nix_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tool_dir(tmp_path)
-    fake_tool(bin_dir, "nix", "echo 'nix (Nix) 2.8.0'\n")
+    fake_nix(bin_dir, "2.8.0", "on")
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.chdir(tmp_path)
     _, data = run_doctor()
     assert finding(data, "tool.nix")["status"] == "warning" and "2.18" in finding(data, "tool.nix")["summary"]
-    fake_tool(bin_dir, "nix", "echo 'nix (Nix) 2.24.9'\n")
+    fake_nix(bin_dir, "2.24.9", "on")
     _, data = run_doctor()
     assert finding(data, "tool.nix")["status"] == "ok" and data["tools"]["nix"]["version"] == "2.24.9"
+    assert data["machine"]["nix_command"] is True and data["machine"]["nix_flakes"] is True
+
+
+@needs_uv
+def test_old_nix_is_no_concern_of_a_uv_only_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path / "p")
+    bin_dir = tool_dir(tmp_path, "git", "uv")
+    fake_nix(bin_dir, "2.8.0", None)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    code, data = run_doctor(str(project))
+    nix = finding(data, "tool.nix")
+    assert code == 0 and nix["status"] == "ok" and "not needed" in nix["summary"]
+    assert not [f for f in data["findings"] if f["status"] != "ok" and "nix" in f["summary"].lower()]
+
+
+@pytest.mark.parametrize(("version", "features"), [("2.24.9", None), ("2.24.9", "off")])
+@needs_uv
+def test_flakes_off_for_a_nix_preset_names_the_nix_conf_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, features: str | None
+) -> None:
+    bin_dir = tool_dir(tmp_path, "git", "uv")
+    fake_nix(bin_dir, version, features)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    project = make_project(tmp_path / "p", preset="pythonml")
+    code, data = run_doctor(str(project))
+    nix = finding(data, "tool.nix")
+    assert code == 1 and nix["status"] == "error" and " off" in nix["summary"]
+    assert "`experimental-features = nix-command flakes` to ~/.config/nix/nix.conf" in nix["fix"]
+    monkeypatch.chdir(tmp_path)  # outside a project: a warning that the Nix presets will not run
+    code, data = run_doctor()
+    nix = finding(data, "tool.nix")
+    assert code == 0 and nix["status"] == "warning" and "Nix presets" in nix["summary"]
+    assert "experimental-features = nix-command flakes" in nix["fix"]
 
 
 # ----------------------------------------------------------------------------------------------- lock
@@ -283,11 +335,48 @@ def test_stale_uv_lock(tmp_path: Path) -> None:
 
 
 @needs_uv
-def test_missing_uv_lock(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "p", lock=False)
+def test_missing_uv_lock_is_not_locked_yet(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", lock=False)  # what `reproml new` leaves without a lock
     code, data = run_doctor(str(project))
-    assert code == 1
-    assert finding(data, "project.lock")["status"] == "error" and data["project"]["lock"] == "missing"
+    lock = finding(data, "project.lock")
+    assert code == 0 and lock["status"] == "warning" and "not locked yet" in lock["summary"]
+    assert lock["fix"] == "uv lock" and data["project"]["lock"] == "missing"
+
+
+def test_missing_pixi_lock_is_not_locked_yet(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", preset="global-python-ml", lock=False)
+    lock = doctor.probe_pixi_lock(project, None)
+    assert (lock.state, lock.status, lock.fix) == ("missing", "warning", "pixi lock")
+
+
+def test_a_long_lock_message_is_never_cut_mid_word(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", lock=False)
+    (project / "uv.lock").write_text("version = 1\n")
+    fake_uv = fake_tool(tmp_path / "bin", "uv", "echo 'error: " + "abcdefghij " * 40 + "' >&2\nexit 2\n")
+    lock = doctor.probe_uv_lock(project, str(fake_uv))
+    assert lock.status == "warning" and lock.summary.endswith("…")
+    words = lock.summary.removeprefix("cannot check uv.lock: error: ").removesuffix("…").split()
+    assert words and set(words) == {"abcdefghij"}
+
+
+@needs_uv
+def test_corrupt_pyproject_is_an_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    (project / "pyproject.toml").write_text('[project]\nname = "demo\n')
+    code, data = run_doctor(str(project))
+    manifest = finding(data, "project.manifest")
+    assert code == 1 and manifest["status"] == "error" and "pyproject.toml" in manifest["summary"]
+    assert "\n" not in manifest["summary"] and "line 2" in manifest["summary"]
+
+
+@needs_uv
+def test_binary_uv_lock_is_an_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    (project / "uv.lock").write_bytes(bytes(range(256)) * 4)
+    code, data = run_doctor(str(project))
+    lock = finding(data, "project.lock")
+    assert code == 1 and lock["status"] == "error" and "uv.lock" in lock["summary"]
+    assert "\n" not in lock["summary"] and "uv lock" in lock["fix"] and data["project"]["lock"] == "invalid"
 
 
 # ----------------------------------------------------------------------------------------------- CUDA
@@ -302,8 +391,10 @@ def test_cuda_build_too_new_for_the_driver(tmp_path: Path, monkeypatch: pytest.M
     cuda = finding(data, "project.cuda")
     assert cuda["status"] == "error"
     assert "cu130" in cuda["summary"] and "550" in cuda["summary"] and ">= 580" in cuda["summary"]
-    assert "cu128" in cuda["fix"] and "uv lock" in cuda["fix"]
-    assert data["machine"]["nvidia_driver"] == "550" and data["machine"]["newest_cuda_build"] == "cu128"
+    assert re.search(r"switch to cu12\d", cuda["fix"]) and "uv lock" in cuda["fix"]
+    assert data["machine"]["nvidia_driver"] == "550" and data["machine"]["newest_cuda_build"].startswith(
+        "cu12"
+    )
     assert data["project"]["cuda_build"] == "cu130"
 
 
@@ -311,14 +402,14 @@ def test_cuda_build_too_new_for_the_driver(tmp_path: Path, monkeypatch: pytest.M
     ("accelerator", "driver", "status", "words"),
     [
         ("cu130", "580.65.06", "ok", "cu130 runs on driver 580.65.06"),
-        ("cu128", "550.54.14", "ok", "cu128 runs"),
+        ("cu126", "550.54.14", "ok", "cu126 runs"),
         ("cu126", "535.104.05", "ok", "cu126 runs"),
         ("cu130", "450.80.02", "error", "450.80.02"),
-        ("cu128", "none", "warning", "no NVIDIA GPU"),
+        ("cu130", "none", "warning", "no NVIDIA GPU"),
         ("cuda", "none", "warning", "run on the CPU"),
-        ("cuda", "535", "ok", "gets cu128"),
-        ("auto", "580", "ok", "gets cu130"),
-        ("auto", "550", "ok", "gets cu128"),
+        ("cuda", "535", "ok", "gets cu12"),
+        ("auto", "580", "ok", "gets cu13"),
+        ("auto", "550", "ok", "gets cu12"),
         ("auto", "none", "ok", "gets cpu"),
         ("auto", "450", "warning", "too old"),
         ("cpu", "580", "ok", "could run cu130"),
@@ -345,7 +436,7 @@ def test_uv_seam_is_honoured_after_reproml_seam(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("UV_CUDA_DRIVER_VERSION", "535.104.05")
     _, data = run_doctor()
     assert data["machine"]["nvidia_driver"] == "535.104.05"
-    assert "cu128" in finding(data, "machine.gpu")["summary"]
+    assert "newest CUDA build cu12" in finding(data, "machine.gpu")["summary"]
 
 
 def test_unreadable_driver_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -523,4 +614,98 @@ def test_pixi_cuda_fix_names_the_cuda_version(tmp_path: Path, monkeypatch: pytes
     code, data = run_doctor(str(project))
     cuda = finding(data, "project.cuda")
     assert code == 1 and cuda["status"] == "error"
-    assert 'cuda-version = "12.8.*"' in cuda["fix"] and "pixi lock" in cuda["fix"]
+    assert re.search(r'cuda-version = "12\.\d\.\*"', cuda["fix"]) and "pixi lock" in cuda["fix"]
+
+
+# ----------------------------------------------------------------------------------------------- issue 7
+
+
+@needs_uv
+def test_a_cu130_project_on_driver_450_is_told_the_cu130_minimum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Linux")
+    monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", "450")
+    project = make_project(tmp_path / "p", accelerator="cu130")
+    code, data = run_doctor(str(project))
+    cuda = finding(data, "project.cuda")
+    assert code == 1 and cuda["status"] == "error"
+    assert ">= 580" in cuda["fix"] and "525.60.13" not in cuda["fix"]
+    gpu_fix = finding(data, "machine.gpu")["fix"]  # any CUDA build: both minimums, each with its build
+    assert ">= 580 (cu13" in gpu_fix and ">= 525.60.13 (cu12" in gpu_fix
+
+
+@pytest.mark.parametrize(("accelerator", "driver"), [("cu130", "none"), ("cu130", "450")])
+@needs_uv
+def test_cpu_fixes_are_exact_edits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, accelerator: str, driver: str
+) -> None:
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Linux")
+    monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", driver)
+    project = make_project(tmp_path / "p", accelerator=accelerator)
+    _, data = run_doctor(str(project))
+    fix = finding(data, "project.cuda")["fix"]
+    assert f"replace every `{accelerator}` with `cpu`" in fix
+    assert "`accelerator: cpu` in .copier-answers.yml" in fix and "`uv lock`" in fix
+
+
+@pytest.mark.parametrize("driver", ["none", "550.54.14", "580.65.06"])
+@needs_uv
+def test_retired_cu128_gets_a_warning_with_an_exact_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: str
+) -> None:
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Linux")
+    monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", driver)
+    project = make_project(tmp_path / "p", accelerator="cu128")
+    code, data = run_doctor(str(project))
+    cuda = finding(data, "project.cuda")
+    assert code == 0 and cuda["status"] == "warning"
+    assert "torch 2.11" in cuda["summary"] and "cu126" in cuda["summary"] and "cu130" in cuda["summary"]
+    assert "replace every `cu128` with `cu1" in cuda["fix"] or "with `cpu`" in cuda["fix"]
+    assert "accelerator: cu128" not in cuda["fix"] and "`uv lock`" in cuda["fix"]
+    if driver == "580.65.06":
+        assert "with `cu13" in cuda["fix"]
+
+
+def test_only_the_bundled_uv_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundled = fake_tool(tmp_path / "site-bin", "uv", "echo 'uv 0.13.9'\n")
+    monkeypatch.setattr("reproml.tools.uv_bundled", lambda: str(bundled))
+    monkeypatch.setenv("PATH", str(tool_dir(tmp_path, "git")))
+    monkeypatch.chdir(tmp_path)
+    code, data = run_doctor()
+    uv = finding(data, "tool.uv")
+    assert code == 0 and uv["status"] == "warning"
+    assert uv["summary"].startswith("uv is not on PATH") and str(bundled) in uv["summary"]
+    assert "uv tool install reproml --with-executables-from uv" in uv["fix"]
+    assert str(bundled.parent) in uv["fix"]
+    assert data["tools"]["uv"]["path"] is None and data["tools"]["uv"]["bundled"] == str(bundled)
+
+
+def test_uv_on_path_is_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    on_path = fake_tool(tmp_path / "bin", "uv", "echo 'uv 0.13.9'\n")
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    monkeypatch.chdir(tmp_path)
+    _, data = run_doctor()
+    assert finding(data, "tool.uv")["status"] == "ok" and data["tools"]["uv"]["path"] == str(on_path)
+
+
+def test_report_counts_and_ok() -> None:
+    report = doctor.Report()
+    report.add("tool.git", "ok", "git")
+    report.add("tool.uv", "ok", "uv")
+    report.add("tool.pixi", "warning", "pixi not found", "install pixi")
+    assert report.counts() == {"ok": 2, "warning": 1, "error": 0} and report.ok
+    report.add("project.lock", "error", "stale", "uv lock")
+    assert report.counts() == {"ok": 2, "warning": 1, "error": 1} and not report.ok
+
+
+def test_every_fix_is_a_command_or_an_exact_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fix reads like advice only ("use accelerator auto or cpu")."""
+    monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", "450")
+    monkeypatch.setenv("PATH", str(tool_dir(tmp_path)))
+    monkeypatch.chdir(tmp_path)
+    _, data = run_doctor()
+    for item in data["findings"]:
+        if item["fix"]:
+            assert re.search(r"`|\bsh\b|>=|^\S+ \S+|\binstall\b", item["fix"]), item
+            assert not item["fix"].startswith(("use accelerator", "run it on")), item
