@@ -251,7 +251,7 @@ def test_odd_tool_output_is_a_warning_not_a_crash(tmp_path: Path, monkeypatch: p
 
 
 def fake_nix(folder: Path, version: str, features: str | None) -> Path:
-    """A nix that answers `nix --version`, and `nix eval` like a real one: features None means nix-command off."""
+    """A nix answering `nix --version` and `nix eval` like a real one (features None: nix-command off)."""
     if features is None:
         evaluate = "echo \"error: experimental Nix feature 'nix-command' is disabled\" >&2; exit 1"
     else:
