@@ -206,15 +206,18 @@ def probe_version(tool: str, path: str, timeout: float | None = None) -> ToolFac
 def probe_nix(path: str, timeout: float | None = None) -> NixFacts:
     """Nix's version and features, with the user's own settings (no extra flags)."""
     timeout = TOOL_TIMEOUT if timeout is None else timeout
-    try:
-        done = _run([path, "eval", "--raw", "--expr", _NIX_EVAL], timeout)
-    except Exception as exc:
-        return NixFacts(problem=f"`nix eval` failed: {exc}")
+    # `nix --version` runs alongside `nix eval`: with nix-command off (a stock install) both answers are needed.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nix-version") as pool:
+        version_future = pool.submit(probe_version, "nix", path, timeout)
+        try:
+            done = _run([path, "eval", "--raw", "--expr", _NIX_EVAL], timeout)
+        except Exception as exc:
+            return NixFacts(problem=f"`nix eval` failed: {exc}")
+        version_facts = _safe(version_future.result, ToolFacts("nix", path, None, "the probe failed"))
     text = f"{done.stdout}\n{done.stderr}"
     match = re.fullmatch(r"\s*(\S+) flakes-(on|off)\s*", done.stdout) if done.ok else None
     if match:
         return NixFacts(match.group(1), True, match.group(2) == "on")
-    version_facts = probe_version("nix", path, timeout)
     if "'nix-command' is disabled" in text:
         return NixFacts(version_facts.version, False, None, version_facts.problem)
     if done.returncode == 124:

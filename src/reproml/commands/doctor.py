@@ -1,8 +1,11 @@
 """`reproml doctor [PATH] [--json]`: tools, machine, GPU driver and project, each finding with a one-line fix.
 
 Every finding is ``ok``, ``warning`` or ``error``; the command exits 1 when any finding is an error, else 0.
-Every probe has a timeout and runs concurrently with the others; odd output becomes a warning, never a
-traceback.
+Machine facts (tools, Nix, OS, driver) come from reproml.machine, shared with `templates` and `new`; the
+lock and direnv probes run concurrently with them. Every probe has a timeout; odd output becomes a warning,
+never a traceback. Nix is only a concern where it is needed: an error for a project whose preset needs it
+(pythonml, nixos-pythonml), a warning outside a project (the Nix presets will not run) or for
+flake-python-ml's optional flake, ok otherwise. Every fix is a command or an exact edit.
 
 Finding ids (stable; a finding appears only where it applies)
 -------------------------------------------------------------
@@ -10,7 +13,10 @@ tools:    ``tool.uv``, ``tool.pixi``, ``tool.nix``, ``tool.direnv``, ``tool.git`
 machine:  ``machine.os`` (OS, architecture, libc), ``machine.gpu`` (NVIDIA driver, newest CUDA build),
           on NixOS only: ``machine.nix-ld``, ``machine.opengl-driver``
 project:  ``project.found`` (only when PATH is missing, not a project, or its answers are unreadable),
-          ``project.preset``, ``project.tools`` (tools the preset needs, e.g. Nix), ``project.lock``,
+          ``project.preset``, ``project.tools`` (ok: every tool the preset needs is usable; a missing or
+          unusable one is reported once, as an error on its ``tool.*`` finding, and project.tools is then
+          left out), ``project.manifest`` (only when pyproject.toml / pixi.toml does not parse: an error;
+          project.lock is then left out), ``project.lock`` (missing: a warning, "not locked yet"),
           ``project.cuda`` (the PyTorch build the project asks for versus the driver), ``project.direnv``
           (only when the project has an ``.envrc``)
 any:      ``tool.internal``, ``machine.internal``, ``project.internal``: a warning, only when a group of
@@ -28,16 +34,21 @@ JSON (``--json``), version 1
                     "summary": "uv 0.13.9 (/usr/bin/uv)", "fix": null}, ...],
       "tools": {"uv": {"path": "/usr/bin/uv", "version": "0.13.9"},
                 "pixi": {"path": null, "version": null}, ...},           # every tool in TOOLS
+                # path: what the user's shell runs (on PATH). Added: tools.uv.bundled, reproml's own uv
+                # (the `uv` PyPI package), set when no uv is on PATH (then tool.uv is a warning).
       "machine": {"system": "Linux", "arch": "x86_64", "libc": "glibc 2.36",
                   "os_name": "Debian GNU/Linux 12 (bookworm)", "nixos": false,
                   "nvidia_driver": "550.54.14" | null,
                   "driver_source": "/proc/driver/nvidia/version",     # or a seam variable, nvidia-smi, none
                   "newest_cuda_build": "cuXXX" | null,
+                  "nix_command": true | false | null,   # added: Nix's nix-command feature (null: no nix)
+                  "nix_flakes": true | false | null},   # added: Nix's flakes feature (null: unknown)
       "project": null | {"root": "/abs/path", "preset": "uv-python-ml" | null, "manager": "uv" | "pixi",
                          "framework": "torch" | "none" | null,
                          "accelerator": "auto" | "cpu" | "cuda" | "cuXXX" | null,
                          "cuda_build": "cpu" | "cuXXX" | null,     # what this machine gets
-                         "lock": "up-to-date" | "stale" | "missing" | "unknown",
+                         "lock": "up-to-date" | "stale" | "missing" | "unknown"
+                                 | "invalid",              # added: the lock file does not parse
                          "envrc": "allowed" | "not-allowed" | "denied" | "absent" | "unknown"}
     }
 
