@@ -206,7 +206,7 @@ def probe_version(tool: str, path: str, timeout: float | None = None) -> ToolFac
 def probe_nix(path: str, timeout: float | None = None) -> NixFacts:
     """Nix's version and features, with the user's own settings (no extra flags)."""
     timeout = TOOL_TIMEOUT if timeout is None else timeout
-    # `nix --version` runs alongside `nix eval`: with nix-command off (a stock install) both answers are needed.
+    # `nix --version` alongside `nix eval`: with nix-command off (a stock install) both answers are needed.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nix-version") as pool:
         version_future = pool.submit(probe_version, "nix", path, timeout)
         try:
