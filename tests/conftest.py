@@ -1,4 +1,6 @@
-"""Shared fixtures. Every test runs with its own HOME, XDG folders and git identity, no colour, fixed width."""
+"""Shared fixtures. Every test runs sealed: its own HOME, XDG folders and git identity, no colour, fixed
+width, a uv cache of this test session's own (never the user's), and none of the user's variables that steer
+reproml, uv's PyTorch choice, Jupyter, Pixi, conda or Nix."""
 
 from __future__ import annotations
 
@@ -9,12 +11,24 @@ from pathlib import Path
 
 import pytest
 
+from helpers import path_without, sealed
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture(scope="session")
+def session_uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uv cache for the whole test session, under pytest's basetemp: e2e tests share what they downloaded,
+    and nothing is read from or written to the user's cache."""
+    return tmp_path_factory.getbasetemp() / "uv-cache"
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                 session_uv_cache: Path) -> Iterator[Path]:
+    for var in [v for v in os.environ if sealed(v)]:
+        monkeypatch.delenv(var)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     for var, sub in (
@@ -27,26 +41,25 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
         (home / sub).mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv(var, str(home / sub))
     os.chmod(home / ".run", 0o700)
-    # uv's cache is expensive to refill: keep sharing the machine's unless a test overrides it.
-    if "UV_CACHE_DIR" not in os.environ:
-        monkeypatch.setenv("UV_CACHE_DIR", _real_uv_cache())
+    monkeypatch.setenv("UV_CACHE_DIR", str(session_uv_cache))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    (home / ".gitconfig").write_text("[user]\n\tname = Ada Tester\n\temail = ada@example.org\n[init]\n\tdefaultBranch = main\n")
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Ada Tester\n\temail = ada@example.org\n[init]\n\tdefaultBranch = main\n"
+    )
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("TERM", "dumb")
-    for var in ("VIRTUAL_ENV", "CONDA_PREFIX", "PIXI_PROJECT_ROOT", "DIRENV_DIR", "JUPYTER_TOKEN", "UV_INDEX_URL"):
-        monkeypatch.delenv(var, raising=False)
     yield home
 
 
-# Read before any test changes HOME, so every test shares the machine's real uv cache.
-_UV_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "uv")
-
-
-def _real_uv_cache() -> str:
-    return _UV_CACHE
+@pytest.fixture
+def no_pixi(monkeypatch: pytest.MonkeyPatch) -> str:
+    """PATH without any directory that holds a ``pixi``: for tests that must see a machine without Pixi."""
+    path = path_without("pixi", os.environ.get("PATH", ""))
+    monkeypatch.setenv("PATH", path)
+    assert shutil.which("pixi") is None
+    return path
 
 
 def have(tool: str) -> bool:
