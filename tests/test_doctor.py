@@ -412,7 +412,7 @@ def test_cuda_build_too_new_for_the_driver(tmp_path: Path, monkeypatch: pytest.M
         ("auto", "550", "ok", "gets cu12"),
         ("auto", "none", "ok", "gets cpu"),
         ("auto", "450", "warning", "too old"),
-        ("cpu", "580", "ok", "could run cu130"),
+        ("cpu", "580", "ok", "could run cu13"),
     ],
 )
 @needs_uv
