@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reproml.tools import uv_executable
-from torch_index import find_wheels, serve_torch_index
+from torch_index import index_layout, serve_torch_index
 
 
 @pytest.fixture
@@ -24,9 +24,18 @@ def uv_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def torch_index() -> Iterator[str]:
-    wheels = find_wheels()
-    if not wheels or "torchvision" not in wheels:
+def torch_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (``.../whl``) of the PyTorch index stand-in: the real CPU wheel under /whl/cpu, small CUDA
+    stand-ins built for this session under /whl/cu126, /whl/cu128 (torch 2.11), /whl/cu130 and /whl/cu132."""
+    layout = index_layout(tmp_path_factory.mktemp("torch-index"))
+    if layout is None:
         pytest.skip("no PyTorch CPU wheel (and matching torchvision) on this machine's disk")
-    with serve_torch_index(wheels) as url:
+    with serve_torch_index(builds=layout) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def lock_cache() -> dict[tuple[str, str], Path]:
+    """Projects already rendered and locked in this session, by (preset, accelerator): several tests read the
+    same uv.lock, each lock costs seconds."""
+    return {}
