@@ -18,10 +18,13 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def session_uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def session_uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One uv cache for the whole test session, under pytest's basetemp: e2e tests share what they downloaded,
-    and nothing is read from or written to the user's cache."""
-    return tmp_path_factory.getbasetemp() / "uv-cache"
+    and nothing is read from or written to the user's cache. Removed at the end (the unpacked CPU torch alone
+    is about 1 GB; pytest keeps the last three basetemps)."""
+    cache = tmp_path_factory.getbasetemp() / "uv-cache"
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
