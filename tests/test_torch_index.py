@@ -189,3 +189,21 @@ def test_fake_wheels_install_with_uv_and_report_their_build(tmp_path, index, uv,
     out = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     torch_version, vision_version = torch_file.split("-")[1], vision_file.split("-")[1]
     assert out.stdout.split() == [torch_version, cuda, "False", "0", "False", vision_version]
+
+
+def test_fake_wheels_install_offline_from_the_files_alone(tmp_path, fake_dir, uv):
+    """No server, no network at all: uv installs the stand-ins from the folder (a valid wheel, not just a
+    listing the server makes up)."""
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1")
+    venv = tmp_path / "venv"
+    subprocess.run([uv, "venv", "--quiet", "--offline", "--python", sys.executable, str(venv)], env=env,
+                   check=True, capture_output=True, timeout=120)
+    python = venv / "bin" / "python"
+    done = subprocess.run([uv, "pip", "install", "--offline", "--no-index",
+                           "--find-links", str(fake_dir / "cu132"),
+                           "--python", str(python), "torchvision==0.28.0+cu132"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = subprocess.run([str(python), "-c", "import torch; print(torch.__version__, torch.version.cuda)"],
+                         capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["2.13.0+cu132", "13.2"]
