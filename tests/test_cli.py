@@ -105,10 +105,18 @@ def test_an_os_error_reaching_the_cli_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(new_module, "create_project", full_disk)
     result = runner.invoke(app, ["new", str(tmp_path / "proj"), "--yes"])
     assert result.exit_code == 1
-    assert result.stderr == f"reproml: error: {tmp_path / 'proj' / 'pyproject.toml'}: No space left on device\n"
+    assert (
+        result.stderr == f"reproml: error: {tmp_path / 'proj' / 'pyproject.toml'}: No space left on device\n"
+    )
 
 
-FAST_COMMANDS = [["--help"], ["jupyter", "status"], ["jupyter", "list"], ["jupyter", "url"], ["templates", "--json"]]
+FAST_COMMANDS = [
+    ["--help"],
+    ["jupyter", "status"],
+    ["jupyter", "list"],
+    ["jupyter", "url"],
+    ["templates", "--json"],
+]
 
 
 @pytest.mark.parametrize("args", FAST_COMMANDS, ids=lambda a: " ".join(a))
@@ -122,7 +130,9 @@ def test_quick_commands_import_no_heavy_library(tmp_path, args):
         "heavy = ('pydantic', 'typer', 'copier', 'jinja2', 'yaml', 'rich', 'psutil')\n"
         "print('HEAVY:', *sorted(m for m in heavy if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     loaded = set(done.stdout.splitlines()[-1].split()[1:])
     allowed = {"psutil"} if args[0] == "jupyter" and args[1] != "url" else set()
@@ -144,8 +154,10 @@ def test_every_third_party_import_is_a_declared_dependency():
     """A fresh venv has only what pyproject.toml declares: an import of anything else breaks the first run."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     declared = {re.split(r"[<>=!~\[; ]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]}
-    optional = {re.split(r"[<>=!~\[; ]", dep, maxsplit=1)[0].lower()
-                for dep in project["optional-dependencies"]["jupyter"]}
+    optional = {
+        re.split(r"[<>=!~\[; ]", dep, maxsplit=1)[0].lower()
+        for dep in project["optional-dependencies"]["jupyter"]
+    }
     providers = importlib.metadata.packages_distributions()
     undeclared = {}
     for path in SRC.rglob("*.py"):

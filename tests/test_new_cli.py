@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from reproml import cli
 from reproml.cli import app
@@ -42,20 +42,131 @@ def test_new_creates_a_committed_project_and_prints_next_steps(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["Cell Seg"]  # no staging folder left
 
 
-def test_defaults_preset_name_python_and_git_identity(tmp_path):
+def fake_tool(bin_dir: Path, name: str, output: str) -> None:
+    bin_dir.mkdir(exist_ok=True)
+    tool = bin_dir / name
+    tool.write_text(f"#!/bin/sh\necho '{output}'\n")
+    tool.chmod(0o755)
+
+
+def without_pixi_path() -> str:
+    return os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "pixi").exists())
+
+
+def test_defaults_preset_for_this_machine_name_python_and_git_identity(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", without_pixi_path())
     result = invoke("new", str(tmp_path / "deep" / "er" / "proj"), "--yes", "--no-git")
     assert result.exit_code == 0, result.output
     answers = (tmp_path / "deep/er/proj/.copier-answers.yml").read_text()
-    assert "preset: global-python-ml" in answers
+    # No pixi and no usable Nix (Debian's 2.8, flakes off) here: uv-python-ml, and one line says why.
+    assert "preset: uv-python-ml" in answers
+    assert "reproml: preset uv-python-ml: " in result.stderr
+    assert "will not run" not in result.stderr
     assert f"python_version: '{sys.version_info.major}.{sys.version_info.minor}'" in answers
     assert "author_email: ada@example.org" in answers
     assert not (tmp_path / "deep/er/proj/.git").exists()
 
 
-def test_deprecated_preset_warns(tmp_path):
+def test_default_preset_is_pixi_where_pixi_is_installed(tmp_path, monkeypatch):
+    fake_tool(tmp_path / "bin", "pixi", "pixi 0.77.0")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    result = invoke("new", str(tmp_path / "proj"), "--yes", "--no-git")
+    assert result.exit_code == 0, result.output
+    assert "preset: global-python-ml" in (tmp_path / "proj/.copier-answers.yml").read_text()
+
+
+def test_a_preset_whose_tools_are_missing_is_made_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", without_pixi_path())
+    result = invoke("new", str(tmp_path / "proj"), "-t", "global-python-ml", "--yes", "--no-git")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.stderr.splitlines() if "will not run on this machine yet" in line]
+    assert len(warning) == 1 and "pixi" in warning[0] and "install" in warning[0]
+    assert "# first: " in result.stdout and "pixi" in result.stdout.split("# first: ", 1)[1]
+    assert (tmp_path / "proj" / "pyproject.toml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("driver", "extra"),
+    [("none", "--extra cpu"), ("580.65.06", "--extra cu130"), ("535.104.05", "--extra cu126")],
+)
+def test_next_steps_for_an_auto_uv_project_install_this_machines_torch(tmp_path, monkeypatch, driver, extra):
+    monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", driver)
+    result = invoke("new", str(tmp_path / "proj"), "-t", "uv-python-ml", "--yes", "--no-git")
+    assert result.exit_code == 0, result.output
+    assert f"direnv allow            # or: uv sync {extra}\n" in result.stdout
+
+
+def test_next_steps_without_torch_or_with_a_fixed_build_need_no_extra(tmp_path):
+    for name, args in (("a", ["--framework", "none"]), ("b", ["--accelerator", "cpu"])):
+        result = invoke("new", str(tmp_path / name), "-t", "uv-python-ml", "--yes", "--no-git", *args)
+        assert result.exit_code == 0, result.output
+        assert "# or: uv sync\n" in result.stdout
+
+
+def test_next_steps_say_deactivate_when_another_venv_is_active(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "reproml-venv"))
+    result = invoke("new", str(tmp_path / "proj"), "-t", "uv-python-ml", "--yes", "--no-git")
+    assert result.exit_code == 0, result.output
+    assert "  deactivate " in result.stdout
+
+
+def test_no_git_identity_is_a_warning_with_the_fix(tmp_path, monkeypatch):
+    empty = tmp_path / "empty.gitconfig"
+    empty.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
+    result = invoke(
+        "new", str(tmp_path / "proj"), "-t", "uv-python-ml", "--yes", "--author", "", "--email", ""
+    )
+    assert result.exit_code == 0, result.output
+    assert "git has no user.name and no user.email" in result.stderr
+    assert "git config --global user.name" in result.stderr and "--reset-author" in result.stderr
+    log = subprocess.run(
+        ["git", "log", "--format=%an <%ae>"], cwd=tmp_path / "proj", capture_output=True, text=True
+    )
+    assert log.stdout.strip() == "reproml <reproml@localhost>"
+
+
+def test_author_and_email_given_make_the_commit_without_a_warning(tmp_path, monkeypatch):
+    empty = tmp_path / "empty.gitconfig"
+    empty.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
+    result = invoke(
+        "new",
+        str(tmp_path / "proj"),
+        "-t",
+        "uv-python-ml",
+        "--yes",
+        "--author",
+        "Grace",
+        "--email",
+        "grace@example.org",
+    )
+    assert result.exit_code == 0, result.output
+    assert "git has no" not in result.stderr
+    log = subprocess.run(
+        ["git", "log", "--format=%an <%ae>"], cwd=tmp_path / "proj", capture_output=True, text=True
+    )
+    assert log.stdout.strip() == "Grace <grace@example.org>"
+
+
+def test_force_into_an_existing_git_repository_says_so(tmp_path):
+    target = tmp_path / "proj"
+    target.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    result = invoke("new", str(target), "-t", "uv-python-ml", "--yes", "--force")
+    assert result.exit_code == 0, result.output
+    assert "--no-git" not in result.stdout
+    assert "already was a git repository" in result.stdout
+    log = subprocess.run(["git", "log", "--oneline"], cwd=target, capture_output=True, text=True)
+    assert log.stdout == ""  # the user's repository: reproml made no commit in it
+
+
+def test_deprecated_preset_warns_once(tmp_path):
     result = invoke("new", str(tmp_path / "old"), "-t", "nixos-pythonml", "--yes", "--no-git")
     assert result.exit_code == 0
-    assert "deprecated" in result.stderr and "NixOS only" in result.stderr
+    deprecation = [line for line in result.stderr.splitlines() if "deprecated" in line.lower()]
+    assert len(deprecation) == 1 and "NixOS only" in deprecation[0]
+    assert deprecation[0].lower().count("deprecated") == 1
 
 
 @pytest.mark.parametrize(
@@ -66,7 +177,8 @@ def test_deprecated_preset_warns(tmp_path):
         (["--python", "three"], 2, "unsupported --python 'three'"),
         (["--framework", "jax"], 2, "unknown --framework 'jax'"),
         (["--accelerator", "cu999"], 2, "unknown --accelerator 'cu999'"),
-        (["--framework", "none", "--accelerator", "cu128"], 2, "--accelerator needs --framework torch"),
+        (["--accelerator", "cu128"], 2, "unknown --accelerator 'cu128'"),
+        (["--framework", "none", "--accelerator", "cu130"], 2, "--accelerator needs --framework torch"),
         (["--email", "not-an-email"], 2, "is not an e-mail address"),
         (["--description", 'say "hi"'], 2, "--description must be one line"),
         (["--name", ""], 2, "the project name is empty"),
@@ -170,13 +282,21 @@ def test_failed_git_step_leaves_nothing(tmp_path, monkeypatch):
 
 def test_interactive_questions_on_a_terminal(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_on_a_terminal", lambda: True)
-    answers = "\n".join(["uv-python-ml", "class", "My Model", "Segments cells", "", "", "3.11", "none", "n", "y"])
-    result = invoke("new", str(tmp_path / "proj"), "--no-git", input=answers + "\n")
+    monkeypatch.setenv("PATH", without_pixi_path())
+    answers = "\n".join(
+        ["uv-python-ml", "class", "My Model", "Segments cells", "", "", "3.11", "none", "n", "y", "n"]
+    )
+    result = invoke("new", str(tmp_path / "proj"), input=answers + "\n")
     assert result.exit_code == 0, result.output
     assert "is a Python keyword" in result.output  # the bad name was refused and asked again
+    # Each preset is listed with what it is for, and the one that fits this machine is the default.
+    assert "pythonml           Python-only projects with Nix-provided dev tools" in result.output
+    assert "(recommended here)" in result.output and "Preset [uv-python-ml]" in result.output
+    assert "git init and a first commit? [Y/n]" in result.output
     text = (tmp_path / "proj" / ".copier-answers.yml").read_text()
     assert "project_name: My Model" in text and "package_name: my_model" in text
     assert "description: Segments cells" in text and "docs: false" in text and "framework: none" in text
+    assert not (tmp_path / "proj" / ".git").exists()  # the last answer said no to git
 
 
 def test_yes_never_asks(tmp_path, monkeypatch):

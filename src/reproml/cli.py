@@ -7,7 +7,6 @@ vendors its own click. Commands live in reproml.commands.* and are imported insi
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,8 @@ class ReproGroup(click.Group):
 
 
 def print_json(data: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
@@ -72,35 +73,49 @@ def templates(as_json: bool) -> None:
 
 @app.command(context_settings=CONTEXT)
 @click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
-@click.option("-t", "--template", metavar="PRESET",
-              help="Preset (see `reproml templates`) [default: the one recommended for this machine].")
+@click.option(
+    "-t",
+    "--template",
+    metavar="PRESET",
+    help="Preset (see `reproml templates`) [default: the one recommended for this machine].",
+)
 @click.option("--name", metavar="NAME", help="Project name [default: the folder name].")
 @click.option("--description", metavar="TEXT", help="One-line description.")
 @click.option("--author", metavar="NAME", help="Author [default: git config user.name].")
 @click.option("--email", metavar="ADDRESS", help="Author e-mail [default: git config user.email].")
-@click.option("--python", metavar="X.Y", help=f"Python version, {PYTHON_CHOICES} [default: this interpreter's].")
+@click.option(
+    "--python", metavar="X.Y", help=f"Python version, {PYTHON_CHOICES} [default: this interpreter's]."
+)
 @click.option("--framework", metavar="torch|none", help="Deep-learning framework [default: torch].")
 @click.option("--accelerator", metavar="BUILD", help=f"PyTorch build: {ACCELERATOR_CHOICES} [default: auto].")
 @click.option("--docs/--no-docs", default=None, help="Sphinx docs (MyST + furo) [default: on].")
-@click.option("--jupyter/--no-jupyter", default=None,
-              help="JupyterLab + ipykernel in the dev environment [default: on].")
+@click.option(
+    "--jupyter/--no-jupyter",
+    default=None,
+    help="JupyterLab + ipykernel in the dev environment [default: on].",
+)
 @click.option("--git/--no-git", default=None, help="git init and a first commit [default: on].")
 @click.option("-y", "--yes", is_flag=True, help="Ask nothing; use options and defaults.")
-@click.option("--force", is_flag=True,
-              help="Write into a non-empty folder (files reproml writes are replaced; others are left alone).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write into a non-empty folder (files reproml writes are replaced; others are left alone).",
+)
 def new(path: Path, yes: bool, **given: Any) -> None:
     """Create a project from a preset in PATH."""
     from reproml.commands.new import NewOptions, create_project, next_steps
 
     options = NewOptions(path=path, **given)
-    result = create_project(options, interactive=not yes and _on_a_terminal(), say=_say)
+    result = create_project(options, interactive=not yes and _on_a_terminal())
+    if result.chosen_because:
+        click.echo(
+            f"reproml: preset {result.preset.name}: {result.chosen_because} "
+            "(another: -t, see `reproml templates`)",
+            err=True,
+        )
     for warning in result.warnings:
         click.echo(f"reproml: warning: {warning}", err=True)
     click.echo(next_steps(result))
-
-
-def _say(line: str) -> None:
-    click.echo(f"reproml: {line}", err=True)
 
 
 @app.command(context_settings=CONTEXT)

@@ -7,7 +7,6 @@ Nothing heavy is imported here (the command module, psutil and the rest load ins
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,14 @@ def _path_argument(function: Any) -> Any:
 
 
 def _json_option(function: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output (stable keys).")(
-        function
-    )
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Machine-readable JSON output (stable keys)."
+    )(function)
 
 
 def _print_json(data: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
@@ -42,20 +43,35 @@ def jupyter_app() -> None:
 
 @jupyter_app.command(context_settings=CONTEXT)
 @_path_argument
-@click.option("-p", "--port", type=int, metavar="N", help="Port; fails if busy [default: 8888, or the next free one].")
+@click.option(
+    "-p", "--port", type=int, metavar="N", help="Port; fails if busy [default: 8888, or the next free one]."
+)
 @click.option("--lab/--notebook", default=True, help="JupyterLab or Jupyter Notebook [default: lab].")
-@click.option("--ip", default="127.0.0.1", show_default=True, metavar="ADDR",
-              help="Address to bind; anything but loopback needs --public.")
+@click.option(
+    "--ip",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="Address to bind; anything but loopback needs --public.",
+)
 @click.option("--public", is_flag=True, help="Allow a non-loopback --ip (prints a warning).")
-@click.option("--wait", type=float, default=60.0, show_default=True, metavar="SECONDS",
-              help="Seconds to wait for the server to answer.")
+@click.option(
+    "--wait",
+    type=float,
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait for the server to answer.",
+)
 @_json_option
 def start(path: Path, port: int | None, lab: bool, ip: str, public: bool, wait: float, as_json: bool) -> None:
     """Start the project's Jupyter server, detached, and print its URL (or the running one's)."""
     from reproml.commands import jupyter
 
     try:
-        result = jupyter.start(path, port=port, app="lab" if lab else "notebook", ip=ip, public=public, wait=wait)
+        result = jupyter.start(
+            path, port=port, app="lab" if lab else "notebook", ip=ip, public=public, wait=wait
+        )
     except jupyter.ServerStartError as error:
         if error.log_tail:
             click.echo("reproml: the server's last log lines:\n" + _indent(error.log_tail), err=True)
@@ -63,7 +79,9 @@ def start(path: Path, port: int | None, lab: bool, ip: str, public: bool, wait: 
     for warning in result.warnings:
         click.echo(f"reproml: warning: {warning}", err=True)
     if as_json:
-        _print_json(dict(result.status.to_dict(), already_running=result.already_running, tunnel=result.tunnel))
+        _print_json(
+            dict(result.status.to_dict(), already_running=result.already_running, tunnel=result.tunnel)
+        )
     else:
         click.echo(jupyter.render_start(result))
 
@@ -85,8 +103,14 @@ def status(path: Path, as_json: bool) -> None:
 @jupyter_app.command(context_settings=CONTEXT)
 @_path_argument
 @click.option("--all", "all_servers", is_flag=True, help="Stop every server reproml started on this machine.")
-@click.option("--grace", type=float, default=5.0, show_default=True, metavar="SECONDS",
-              help="Seconds to wait after each step (shutdown, SIGTERM).")
+@click.option(
+    "--grace",
+    type=float,
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds to wait after each step (shutdown, SIGTERM).",
+)
 def stop(path: Path, all_servers: bool, grace: float) -> None:
     """Stop the server: ask it to shut down, then SIGTERM, then SIGKILL. Nothing to stop is not an error."""
     from reproml.commands import jupyter
@@ -121,8 +145,15 @@ def list_(as_json: bool) -> None:
 
 @jupyter_app.command(context_settings=CONTEXT)
 @_path_argument
-@click.option("-n", "--lines", type=int, default=50, show_default=True, metavar="N",
-              help="How many of the last lines to show.")
+@click.option(
+    "-n",
+    "--lines",
+    type=int,
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="How many of the last lines to show.",
+)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the server stops.")
 def logs(path: Path, lines: int, follow: bool) -> None:
     """Show the server's log (the token never appears in it)."""

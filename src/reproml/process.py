@@ -1,15 +1,15 @@
 """The one subprocess wrapper: every call to uv, pixi, nix, git, nvidia-smi and jupyter goes through here.
 
-It never inherits a stdin (so nothing waits for input), always has a timeout, logs at debug level and turns a
-failure into a ToolError that carries the tail of stderr.
+It never inherits a stdin (so nothing waits for input), always has a timeout, traces each call to stderr when
+``REPROML_DEBUG=1`` and turns a failure into a ToolError that carries the tail of stderr.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,9 +17,13 @@ from pathlib import Path
 
 from reproml.errors import ToolError
 
-log = logging.getLogger("reproml.process")
-
 DEFAULT_TIMEOUT = 120.0
+
+
+def _debug(message: str) -> None:
+    # Not the logging module: importing it costs every command about 8 ms of start-up, and nothing else logs.
+    if os.environ.get("REPROML_DEBUG") == "1":
+        sys.stderr.write(f"reproml: debug: {message}\n")
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def run(
     if extra_env:
         full_env.update(extra_env)
     started = time.perf_counter()
-    log.debug("run %s (cwd=%s, timeout=%ss)", argv, cwd, timeout)
+    _debug(f"run {argv} (cwd={cwd}, timeout={timeout}s)")
     try:
         proc = subprocess.run(
             argv,
@@ -83,10 +87,12 @@ def run(
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         return Completed(argv, 124, out, "timed out", time.perf_counter() - started)
     seconds = time.perf_counter() - started
-    log.debug("exit %s after %.2fs", proc.returncode, seconds)
+    _debug(f"exit {proc.returncode} after {seconds:.2f}s")
     done = Completed(argv, proc.returncode, proc.stdout, proc.stderr, seconds)
     if check and not done.ok:
-        raise ToolError(f"{' '.join(argv[:3])} failed (exit {proc.returncode}): {last_line(proc.stderr or proc.stdout)}")
+        raise ToolError(
+            f"{' '.join(argv[:3])} failed (exit {proc.returncode}): {last_line(proc.stderr or proc.stdout)}"
+        )
     return done
 
 

@@ -17,13 +17,15 @@ from typing import Any
 
 from reproml import process
 from reproml.errors import DestinationError, ReproError, ToolError, UsageError
+from reproml.gpu import ACCELERATORS
 from reproml.names import project_names
-from reproml.presets import DEFAULT_PRESET, PRESETS, Preset, get_preset
+from reproml.presets import PRESETS, Preset, get_preset
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "template"
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 FRAMEWORKS = ("torch", "none")
-ACCELERATORS = ("auto", "cpu", "cuda", "cu126", "cu128", "cu130")
+# The identity git falls back to when neither git config nor --author/--email gives one (a warning says so).
+FALLBACK_IDENTITY = ("reproml", "reproml@localhost")
 
 
 @dataclass
@@ -39,7 +41,7 @@ class NewOptions:
     accelerator: str | None = None
     docs: bool | None = None
     jupyter: bool | None = None
-    git: bool = True
+    git: bool | None = None  # None: yes (interactive: asked)
     force: bool = False
 
 
@@ -51,20 +53,53 @@ class NewResult:
     files: list[str]
     git_committed: bool
     warnings: list[str] = field(default_factory=list)
+    git_existed: bool = (
+        False  # the destination already was a git repository (--force): reproml did not commit
+    )
+    missing: list[str] = field(
+        default_factory=list
+    )  # what this machine lacks to use the preset (one line each)
+    chosen_because: str | None = None  # why this preset, when reproml chose it (no -t)
 
 
 def create_project(options: NewOptions, *, interactive: bool = False) -> NewResult:
+    """Validate, render into a staging folder beside the target, commit, move in."""
+    from reproml import machine
+
+    facts = machine.gather()
+    recommended, why = machine.recommend(facts)
     if interactive:
-        options = _ask_missing(options)
-    preset = get_preset(options.template or DEFAULT_PRESET)
+        options = _ask_missing(options, recommended)
+    chosen_because = why if options.template is None else None
+    preset = get_preset(options.template or recommended)
     dest = Path(os.path.abspath(options.path.expanduser()))
     answers = build_answers(options, preset, dest)
     _check_destination(dest, force=options.force)
     warnings = []
     if preset.deprecated:
-        warnings.append(f"the '{preset.name}' preset is deprecated and works on NixOS only; {preset.notes}")
-    files, committed = _render_and_move(answers, dest, git=options.git, force=options.force)
-    return NewResult(dest, preset, answers, files, committed, warnings)
+        warnings.append(
+            f"the '{preset.name}' preset is deprecated and works on NixOS only: "
+            "prefer flake-python-ml or pythonml"
+        )
+    missing = list(machine.readiness(preset, facts).problems)
+    if missing:
+        warnings.append(f"{preset.name} will not run on this machine yet: " + "; ".join(missing))
+    git = options.git is not False
+    git_existed = (dest / ".git").exists()
+    if git and not git_existed:
+        warnings.extend(_identity_warnings(answers))
+    files, committed = _render_and_move(answers, dest, git=git, force=options.force)
+    return NewResult(
+        dest,
+        preset,
+        answers,
+        files,
+        committed,
+        warnings,
+        git_existed=git and git_existed,
+        missing=missing,
+        chosen_because=chosen_because,
+    )
 
 
 def build_answers(options: NewOptions, preset: Preset, dest: Path) -> dict[str, Any]:
@@ -78,7 +113,9 @@ def build_answers(options: NewOptions, preset: Preset, dest: Path) -> dict[str, 
         raise UsageError(f"unknown --framework '{framework}'", hint="use torch or none")
     accelerator = options.accelerator or "auto"
     if accelerator not in ACCELERATORS:
-        raise UsageError(f"unknown --accelerator '{accelerator}'", hint=f"use one of {', '.join(ACCELERATORS)}")
+        raise UsageError(
+            f"unknown --accelerator '{accelerator}'", hint=f"use one of {', '.join(ACCELERATORS)}"
+        )
     if framework == "none" and options.accelerator not in (None, "auto", "cpu"):
         raise UsageError("--accelerator needs --framework torch")
     for label, value in (("--description", options.description), ("--author", options.author)):
@@ -123,7 +160,9 @@ def _check_destination(dest: Path, *, force: bool) -> None:
         raise DestinationError(f"cannot write to {existing}: permission denied")
 
 
-def _render_and_move(answers: dict[str, Any], dest: Path, *, git: bool, force: bool) -> tuple[list[str], bool]:
+def _render_and_move(
+    answers: dict[str, Any], dest: Path, *, git: bool, force: bool
+) -> tuple[list[str], bool]:
     created_parents = [p for p in reversed(dest.parents) if not p.exists()]
     staging = None
     try:
@@ -168,22 +207,49 @@ def render(answers: dict[str, Any], target: Path) -> None:
         raise ReproError(f"rendering the template failed: {exc}") from None
 
 
+def _identity_warnings(answers: dict[str, Any]) -> list[str]:
+    """git needs a name and an e-mail to commit; say so when reproml has to make one up."""
+    unset = [key for key in ("user.name", "user.email") if not _git_config(key)]
+    made_up = [key for key in unset if not answers["author_name" if key == "user.name" else "author_email"]]
+    if not made_up:
+        return []
+    name = answers["author_name"] or FALLBACK_IDENTITY[0]
+    email = answers["author_email"] or FALLBACK_IDENTITY[1]
+    return [
+        f"git has no {' and no '.join(made_up)}: the first commit is by '{name} <{email}>'; set yours with "
+        "`git config --global user.name 'Your Name'` and `git config --global user.email you@example.org`, "
+        "then `git commit --amend --reset-author --no-edit` in the project"
+    ]
+
+
 def _git_first_commit(folder: Path, answers: dict[str, Any]) -> None:
     identity = {}
     if not _git_config("user.name"):
-        identity["GIT_AUTHOR_NAME"] = identity["GIT_COMMITTER_NAME"] = answers["author_name"] or "reproml"
+        identity["GIT_AUTHOR_NAME"] = identity["GIT_COMMITTER_NAME"] = (
+            answers["author_name"] or FALLBACK_IDENTITY[0]
+        )
     if not _git_config("user.email"):
-        email = answers["author_email"] or "reproml@localhost"
+        email = answers["author_email"] or FALLBACK_IDENTITY[1]
         identity["GIT_AUTHOR_EMAIL"] = identity["GIT_COMMITTER_EMAIL"] = email
     for args in (
         ["git", "init", "-q", "-b", "main"],
         ["git", "add", "-A"],
-        ["git", "commit", "-q", "--no-verify", "--no-gpg-sign", "-m", f"Create project from reproml {answers['preset']}"],
+        [
+            "git",
+            "commit",
+            "-q",
+            "--no-verify",
+            "--no-gpg-sign",
+            "-m",
+            f"Create project from reproml {answers['preset']}",
+        ],
     ):
         try:
             process.run(args, cwd=folder, extra_env=identity, timeout=60)
         except ToolError as exc:
-            raise ToolError(f"git could not make the first commit: {exc}", hint="retry with --no-git") from None
+            raise ToolError(
+                f"git could not make the first commit: {exc}", hint="retry with --no-git"
+            ) from None
 
 
 def _move_into(rendered: Path, dest: Path, *, force: bool) -> None:
@@ -210,28 +276,61 @@ def _move_into(rendered: Path, dest: Path, *, force: bool) -> None:
             os.replace(source, target)
 
 
-def next_steps(result: NewResult) -> str:
+def next_steps(result: NewResult, *, environ: dict[str, str] | None = None) -> str:
+    """What to type next. Every path offered ends in an environment with the project's torch in it."""
+    env = os.environ if environ is None else environ
     rel = os.path.relpath(result.path)
     where = rel if not rel.startswith("..") else str(result.path)
-    lines = [f"Created {result.preset.name} project '{result.answers['project_name']}' in {where}", "", "Next steps:"]
+    lines = [
+        f"Created {result.preset.name} project '{result.answers['project_name']}' in {where}",
+        "",
+        "Next steps:",
+    ]
+    for problem in result.missing:
+        lines.append(f"  # first: {problem}")
     lines.append(f"  cd {where}")
-    if result.preset.name == "global-python-ml":
-        lines += ["  pixi install            # or: direnv allow", "  pixi run test"]
-    elif result.preset.name == "flake-python-ml":
-        lines += ["  direnv allow            # Nix dev shell with pixi; or without Nix: pixi install",
-                  "  pixi run test"]
-    elif result.preset.name == "uv-python-ml":
-        lines += ["  direnv allow            # or: uv sync", "  uv run pytest"]
+    if env.get("VIRTUAL_ENV") and Path(env["VIRTUAL_ENV"]) != result.path / ".venv":
+        lines.append(
+            "  deactivate              # another virtual environment is active; uv would warn about it"
+        )
+    manager = result.preset.manager
+    if manager == "pixi":
+        if result.preset.name == "flake-python-ml":
+            lines.append("  direnv allow            # Nix dev shell with pixi; or, without Nix: pixi install")
+        else:
+            lines.append("  direnv allow            # or: pixi install")
+        lines.append("  pixi run test")
     else:
-        lines += ["  direnv allow            # or: nix develop ./.nix", "  uv run pytest"]
+        sync = " ".join(["uv sync", *_uv_sync_args(result.answers)])
+        lines.append(f"  direnv allow            # or: {sync}")
+        lines.append("  uv run pytest")
     if result.answers.get("jupyter"):
         lines.append("  reproml jupyter start   # a persistent JupyterLab for this project")
-    if not result.git_committed:
-        lines.append("  git init                # reproml made no git repository (--no-git)")
+    if result.git_existed:
+        lines.append(
+            "  git add -A && git commit -m 'Add reproml files'   # the folder already was a git repository"
+        )
+    elif not result.git_committed:
+        lines.append("  git init && git add -A && git commit -m 'Create project'   # (--no-git)")
     return "\n".join(lines)
 
 
-def _ask_missing(options: NewOptions) -> NewOptions:
+def _uv_sync_args(answers: dict[str, Any]) -> list[str]:
+    """The `uv sync` arguments that install this project's torch build here (as the .envrc does)."""
+    accelerator = answers.get("accelerator")
+    if answers.get("framework") != "torch" or accelerator not in ("auto", "cuda"):
+        return []
+    import platform
+
+    from reproml import gpu
+
+    build = gpu.choose_build(accelerator, gpu.detect_driver().version, platform.system())
+    if accelerator == "cuda" and build == "cpu":  # macOS: the CUDA extras carry the CPU/MPS wheels there
+        build = gpu.choose_build(accelerator, None, "Linux")
+    return ["--extra", build]
+
+
+def _ask_missing(options: NewOptions, recommended: str) -> NewOptions:
     """On a terminal, ask for what the command line did not give (validated like the options)."""
     import click
 
@@ -246,8 +345,13 @@ def _ask_missing(options: NewOptions) -> NewOptions:
                 click.echo(f"  {error.one_line()}", err=True)
 
     if options.template is None:
+        click.echo("Presets:")
+        for preset in PRESETS.values():
+            mark = "  (recommended here)" if preset.name == recommended else ""
+            note = " [deprecated]" if preset.deprecated else ""
+            click.echo(f"  {preset.name:<18} {preset.best_for}{note}{mark}")
         options.template = click.prompt(
-            "Preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_choices=True
+            "Preset", type=click.Choice(list(PRESETS)), default=recommended, show_choices=False
         )
     if options.name is None:
         options.name = ask("Project name", Path(options.path).name, project_names)
@@ -259,14 +363,22 @@ def _ask_missing(options: NewOptions) -> NewOptions:
         options.email = ask("E-mail", _git_config("user.email"))
     if options.python is None:
         options.python = click.prompt(
-            "Python", type=click.Choice(PYTHON_VERSIONS), default=f"{sys.version_info.major}.{sys.version_info.minor}"
+            "Python",
+            type=click.Choice(PYTHON_VERSIONS),
+            default=f"{sys.version_info.major}.{sys.version_info.minor}",
         )
     if options.framework is None:
         options.framework = click.prompt("Framework", type=click.Choice(FRAMEWORKS), default="torch")
     if options.framework == "torch" and options.accelerator is None:
-        options.accelerator = click.prompt("Accelerator", type=click.Choice(ACCELERATORS), default="auto")
+        options.accelerator = click.prompt(
+            "Accelerator (auto: each machine picks CPU or CUDA)",
+            type=click.Choice(ACCELERATORS),
+            default="auto",
+        )
     if options.docs is None:
         options.docs = click.confirm("Sphinx docs?", default=True)
     if options.jupyter is None:
         options.jupyter = click.confirm("JupyterLab in the dev environment?", default=True)
+    if options.git is None:
+        options.git = click.confirm("git init and a first commit?", default=True)
     return options
