@@ -2,8 +2,8 @@
 
 Run: python benchmarks/bench_cli.py [--runs N]. Each command is a fresh process of the installed `reproml`
 entry point (the script next to this interpreter, else `python -m reproml`), after one warm-up run. The
-jupyter commands run in a minimal uv project with no server (so `url` exits 1 quickly: start-up is what is
-measured); `python -c pass` gives the interpreter's own floor. Aim: `--help`, `jupyter status|url|list` < 0.1 s.
+
+
 """
 
 from __future__ import annotations

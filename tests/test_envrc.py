@@ -23,8 +23,8 @@ def source_envrc(project, stubs: str, driver: str) -> str:
 
 @pytest.mark.parametrize(
     ("driver", "expected"),
-    [("none", "--extra cpu"), ("450.80.02", "--extra cpu"), ("535.104.05", "--extra cu128"),
-     ("550.54.14", "--extra cu128"), ("580.65.06", "--extra cu130"), ("garbage", "--extra cpu")],
+    [("none", "--extra cpu"), ("450.80.02", "--extra cpu"), ("535.104.05", "--extra cu126"),
+     ("550.54.14", "--extra cu126"), ("580.65.06", "--extra cu130"), ("garbage", "--extra cpu")],
 )
 def test_envrc_picks_the_build_the_driver_supports(tmp_path, driver, expected):
     project = render_preset(tmp_path / "p", "uv-python-ml")
@@ -36,11 +36,11 @@ def test_cuda_accelerator_gets_cuda_even_before_a_driver_is_installed(tmp_path):
     project = render_preset(tmp_path / "p", "uv-python-ml", accelerator="cuda")
     stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
     assert source_envrc(project, stubs, "none") == "uv sync --quiet --extra cu130"
-    assert source_envrc(project, stubs, "535.104.05") == "uv sync --quiet --extra cu128"
+    assert source_envrc(project, stubs, "535.104.05") == "uv sync --quiet --extra cu126"
 
 
 def test_fixed_builds_need_no_choice(tmp_path):
-    project = render_preset(tmp_path / "p", "uv-python-ml", accelerator="cu128")
+    project = render_preset(tmp_path / "p", "uv-python-ml", accelerator="cu126")
     stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
     assert source_envrc(project, stubs, "580.65.06") == "uv sync --quiet"
 
@@ -79,4 +79,4 @@ def test_nix_uv_presets_enter_the_flake_then_sync_the_venv(tmp_path, preset):
     stubs = ('watch_file(){ :; }; PATH_add(){ echo "PATH_add $*"; }; use(){ echo "use $*"; }; '
              'uv(){ echo "uv $*"; }')
     lines = source_envrc(project, stubs, "550.54.14").splitlines()
-    assert lines == ["use flake ./.nix", "uv sync --quiet --extra cu128", "PATH_add .venv/bin"]
+    assert lines == ["use flake ./.nix", "uv sync --quiet --extra cu126", "PATH_add .venv/bin"]

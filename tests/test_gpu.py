@@ -35,15 +35,15 @@ def no_seams(monkeypatch: pytest.MonkeyPatch) -> None:
 RECOMMENDATIONS = [
     ("450.80.02", None, "cpu"),
     ("450", None, "cpu"),
-    ("535.104.05", "cu128", "cu128"),
-    ("550.54.14", "cu128", "cu128"),
-    ("550", "cu128", "cu128"),
+    ("535.104.05", "cu126", "cu126"),
+    ("550.54.14", "cu126", "cu126"),
+    ("550", "cu126", "cu126"),
     ("580", "cu130", "cu130"),
     ("580.65.06", "cu130", "cu130"),
-    ("525.60.13", "cu128", "cu128"),  # exactly the minimum
+    ("525.60.13", "cu126", "cu126"),  # exactly the minimum
     ("525.60.12", None, "cpu"),  # just below it
     ("525", None, "cpu"),  # 525.0.0 < 525.60.13
-    ("579.99", "cu128", "cu128"),
+    ("579.99", "cu126", "cu126"),
     (None, None, "cpu"),  # no GPU
 ]
 
@@ -57,14 +57,14 @@ def test_recommendation_per_driver(driver: str | None, newest: str | None, build
 
 
 def test_table_is_newest_first_and_offers_exactly_these_builds() -> None:
-    assert gpu.CUDA_BUILDS == (("cu130", "580"), ("cu128", "525.60.13"), ("cu126", "525.60.13"))
-    assert gpu.ACCELERATORS == ("auto", "cpu", "cuda", "cu130", "cu128", "cu126")
+    assert gpu.CUDA_BUILDS == (("cu130", "580"), ("cu126", "525.60.13"))
+    assert gpu.ACCELERATORS == ("auto", "cpu", "cuda", "cu126", "cu130", "cu132")
 
 
 def test_fixed_builds_are_kept_and_support_is_a_separate_question() -> None:
     assert gpu.choose_build("cu130", "550.54.14", "Linux") == "cu130"
     assert not gpu.supports("550.54.14", "cu130")
-    assert gpu.supports("550.54.14", "cu128")
+    assert gpu.supports("550.54.14", "cu126")
     assert gpu.supports("550.54.14", "cu126")
     assert not gpu.supports(None, "cu126")
     assert gpu.supports(None, "cpu")
@@ -74,7 +74,7 @@ def test_fixed_builds_are_kept_and_support_is_a_separate_question() -> None:
 
 def test_macos_always_gets_cpu_and_windows_gets_cuda() -> None:
     assert gpu.choose_build("auto", "580", "Darwin") == "cpu"
-    assert gpu.choose_build("cu128", "580", "Darwin") == "cpu"
+    assert gpu.choose_build("cu132", "580", "Darwin") == "cpu"
     assert gpu.choose_build("auto", "580.88", "Windows") == "cu130"
 
 

@@ -15,7 +15,7 @@ from helpers import DATA, files_in, have, render_preset
 from reproml.presets import PRESETS
 
 MATRIX = [(p, d, f) for p in PRESETS for d in (True, False) for f in ("torch", "none")]
-ACCELERATORS = ["auto", "cpu", "cuda", "cu126", "cu128", "cu130"]
+ACCELERATORS = ["auto", "cpu", "cuda", "cu126", "cu130", "cu132"]
 PIXI_SCHEMA = json.loads((DATA / "pixi-manifest-v0.77.0.schema.json").read_text())
 
 

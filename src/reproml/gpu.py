@@ -2,10 +2,14 @@
 
 The table
 ---------
-``CUDA_BUILDS`` lists the CUDA builds reproml offers, newest first, each with the minimum Linux NVIDIA driver
-it needs (uv's PyTorch backend table: cu130/cu132 need >= 580; cu120-cu129 need >= 525.60.13)::
+``CUDA_BUILDS`` lists the CUDA builds an ``auto`` or ``cuda`` project carries (one extra each), newest first,
+each with the minimum Linux NVIDIA driver it needs (cu130/cu132 need >= 580; cu126 needs >= 525.60.13)::
 
-    CUDA_BUILDS = (("cu130", "580"), ("cu128", "525.60.13"), ("cu126", "525.60.13"))
+    CUDA_BUILDS = (("cu130", "580"), ("cu126", "525.60.13"))
+
+PyTorch 2.12 and later publish cu126, cu130 and cu132; CUDA 12.8 was dropped (its index stops at torch 2.11),
+so cu128 is no longer offered. ``FIXED_ONLY_BUILDS`` (cu132) can be asked for by name but is not an extra of
+``auto`` projects: it needs the same driver as cu130, which is what PyPI's own Linux torch targets.
 
 The newest build a driver supports is the first row whose minimum the driver meets; a driver below every
 minimum (or no driver) means CPU. Keep this the one copy of the table: the template's ``.envrc`` gets the same
@@ -25,7 +29,7 @@ The order matches uv's ``--torch-backend=auto`` detection, so reproml and uv agr
 Choosing a build (:func:`choose_build`)
 ---------------------------------------
 ``accelerator`` is the project's answer: ``auto`` and ``cuda`` get the newest build the driver supports (CPU
-without one), ``cpu`` gets CPU, and ``cu126`` / ``cu128`` / ``cu130`` are fixed (whether the driver can run
+without one), ``cpu`` gets CPU, and ``cu126`` / ``cu130`` / ``cu132`` are fixed (whether the driver can run
 them is :func:`supports`'s question). macOS always gets CPU: PyTorch publishes no CUDA wheels for it.
 """
 
@@ -54,8 +58,9 @@ __all__ = [
 ]
 
 # The CUDA builds reproml offers, newest first, with the minimum Linux driver each needs. The one copy.
-CUDA_BUILDS: tuple[tuple[str, str], ...] = (("cu130", "580"), ("cu128", "525.60.13"), ("cu126", "525.60.13"))
-ACCELERATORS = ("auto", "cpu", "cuda", *(build for build, _ in CUDA_BUILDS))
+CUDA_BUILDS: tuple[tuple[str, str], ...] = (("cu130", "580"), ("cu126", "525.60.13"))
+FIXED_ONLY_BUILDS: tuple[tuple[str, str], ...] = (("cu132", "580"),)
+ACCELERATORS = ("auto", "cpu", "cuda", "cu126", "cu130", "cu132")
 DRIVER_ENV_VARS = ("REPROML_CUDA_DRIVER_VERSION", "UV_CUDA_DRIVER_VERSION")
 SYS_MODULE_VERSION = Path("/sys/module/nvidia/version")
 PROC_VERSION = Path("/proc/driver/nvidia/version")
@@ -132,10 +137,10 @@ def parse_nvidia_smi(text: str | None) -> str | None:
 
 def minimum_driver(build: str) -> str:
     """The minimum Linux driver for a CUDA build in CUDA_BUILDS; ValueError for others."""
-    for name, minimum in CUDA_BUILDS:
+    for name, minimum in (*CUDA_BUILDS, *FIXED_ONLY_BUILDS):
         if name == build:
             return minimum
-    raise ValueError(f"unknown CUDA build {build!r}; reproml offers {', '.join(n for n, _ in CUDA_BUILDS)}")
+    raise ValueError(f"unknown CUDA build {build!r}; reproml offers {', '.join(ACCELERATORS[3:])}")
 
 
 def supports(driver: str | None, build: str) -> bool:
@@ -152,7 +157,7 @@ def supports(driver: str | None, build: str) -> bool:
 
 
 def newest_cuda_build(driver: str | None) -> str | None:
-    """The newest CUDA build ``driver`` supports (``"cu130"``, ``"cu128"``, ``"cu126"``), or None (CPU)."""
+    """The newest CUDA build ``driver`` supports (``"cu130"``, ``"cu126"``), or None (CPU)."""
     if driver is None:
         return None
     for build, _ in CUDA_BUILDS:

@@ -42,10 +42,9 @@ reproml_cuda_build() {
     # auto falls back to cpu; cuda to the newest build (CUDA wheels even before a driver is installed).
     if [ "$1" = cuda ]; then _fallback=cu130; else _fallback=cpu; fi
     case "$_drv" in ''|*[!0-9.]*) echo "$_fallback"; return 0 ;; esac
-    for _build in cu130 cu128 cu126; do
+    for _build in cu130 cu126; do
         case "$_build" in
         cu130) _min=580 ;;
-        cu128) _min=525.60.13 ;;
         cu126) _min=525.60.13 ;;
         esac
         if reproml_cuda_build_ge "$_drv" "$_min"; then echo "$_build"; return 0; fi
