@@ -31,34 +31,71 @@ def no_seams(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-# Per driver: (driver, newest CUDA build, the build auto/cuda get on Linux).
+# Per driver, written out by hand from PyTorch's matrix (cu130/cu132 >= 580, cu126 >= 525.60.13), never computed
+# with gpu: (driver, newest CUDA build, what `auto` gets on Linux, what `cuda` gets on Linux).
+# `cuda`: no driver -> cu130 (CUDA wheels before a driver is installed); a driver too old for every build ->
+# cu126 (the least driver upgrade).
 RECOMMENDATIONS = [
-    ("450.80.02", None, "cpu"),
-    ("450", None, "cpu"),
-    ("535.104.05", "cu126", "cu126"),
-    ("550.54.14", "cu126", "cu126"),
-    ("550", "cu126", "cu126"),
-    ("580", "cu130", "cu130"),
-    ("580.65.06", "cu130", "cu130"),
-    ("525.60.13", "cu126", "cu126"),  # exactly the minimum
-    ("525.60.12", None, "cpu"),  # just below it
-    ("525", None, "cpu"),  # 525.0.0 < 525.60.13
-    ("579.99", "cu126", "cu126"),
-    (None, None, "cpu"),  # no GPU
+    (None, None, "cpu", "cu130"),  # no GPU / no driver yet
+    ("450.80.02", None, "cpu", "cu126"),
+    ("450", None, "cpu", "cu126"),
+    ("470.256.02", None, "cpu", "cu126"),  # old code gave cu130 here
+    ("470", None, "cpu", "cu126"),
+    ("525", None, "cpu", "cu126"),  # 525.0.0 < 525.60.13
+    ("525.60.12", None, "cpu", "cu126"),  # just below the minimum
+    ("525.60.13", "cu126", "cu126", "cu126"),  # exactly the minimum
+    ("535", "cu126", "cu126", "cu126"),
+    ("535.104.05", "cu126", "cu126", "cu126"),
+    ("550", "cu126", "cu126", "cu126"),
+    ("550.54.14", "cu126", "cu126", "cu126"),
+    ("579.99", "cu126", "cu126", "cu126"),
+    ("580", "cu130", "cu130", "cu130"),
+    ("580.65.06", "cu130", "cu130", "cu130"),
+    ("590", "cu130", "cu130", "cu130"),
+    ("590.44.01", "cu130", "cu130", "cu130"),
 ]
 
 
-@pytest.mark.parametrize(("driver", "newest", "build"), RECOMMENDATIONS)
-def test_recommendation_per_driver(driver: str | None, newest: str | None, build: str) -> None:
+@pytest.mark.parametrize(("driver", "newest", "auto", "cuda"), RECOMMENDATIONS)
+def test_recommendation_per_driver(driver: str | None, newest: str | None, auto: str, cuda: str) -> None:
     assert gpu.newest_cuda_build(driver) == newest
-    assert gpu.choose_build("auto", driver, "Linux") == build
-    assert gpu.choose_build("cuda", driver, "Linux") == (build if build != "cpu" else "cu130")
+    assert gpu.choose_build("auto", driver, "Linux") == auto
+    assert gpu.choose_build("cuda", driver, "Linux") == cuda
     assert gpu.choose_build("cpu", driver, "Linux") == "cpu"
+    for fixed in ("cu126", "cu130", "cu132"):
+        assert gpu.choose_build(fixed, driver, "Linux") == fixed
+
+
+def test_an_unreadable_driver_counts_as_none() -> None:
+    assert gpu.choose_build("auto", "garbage", "Linux") == "cpu"
+    assert gpu.choose_build("cuda", "garbage", "Linux") == "cu130"
+
+
+# (driver, build, supported?) by hand.
+SUPPORT = [
+    (None, "cu126", False), (None, "cpu", True), ("470.256.02", "cu126", False), ("525.60.13", "cu126", True),
+    ("579.99", "cu130", False), ("579.99", "cu132", False), ("580", "cu130", True), ("580", "cu132", True),
+    ("590", "cu126", True), ("garbage", "cu126", False),
+]
+
+
+@pytest.mark.parametrize(("driver", "build", "ok"), SUPPORT)
+def test_supports(driver: str | None, build: str, ok: bool) -> None:
+    assert gpu.supports(driver, build) is ok
 
 
 def test_table_is_newest_first_and_offers_exactly_these_builds() -> None:
     assert gpu.CUDA_BUILDS == (("cu130", "580"), ("cu126", "525.60.13"))
     assert gpu.ACCELERATORS == ("auto", "cpu", "cuda", "cu126", "cu130", "cu132")
+    assert [(b.name, b.minimum_driver, b.driver_cuda, b.conda_cuda_version, b.extra) for b in gpu.CUDA_TABLE] == [
+        ("cu132", "580", "13.0", "13.2.*", False),
+        ("cu130", "580", "13.0", "13.0.*", True),
+        ("cu126", "525.60.13", "12.0", "12.6.*", True),
+    ]
+    assert gpu.minimum_driver("cu132") == "580"
+    assert gpu.minimum_driver("cu126") == "525.60.13"
+    with pytest.raises(ValueError, match="unknown CUDA build"):
+        gpu.minimum_driver("cu128")
 
 
 def test_fixed_builds_are_kept_and_support_is_a_separate_question() -> None:
@@ -183,22 +220,24 @@ def test_detect_with_garbage_proc_file(tmp_path: Path, monkeypatch: pytest.Monke
 SHELLS = [s for s in ("sh", "bash", "dash") if shutil.which(s)]
 
 
+def _shell(shell: str, script: Path, call: str, driver: str | None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, REPROML_CUDA_DRIVER_VERSION=driver or "none")
+    return subprocess.run([shell, "-c", f'. "{script}"; {call}'], env=env, capture_output=True, text=True,
+                          timeout=10)
+
+
 @pytest.mark.parametrize("shell", SHELLS)
-def test_shell_function_agrees_with_choose_build(shell: str, tmp_path: Path) -> None:
+def test_shell_function_gives_the_table_and_agrees_with_python(shell: str, tmp_path: Path) -> None:
     script = tmp_path / "fn.sh"
     script.write_text(gpu.shell_function())
-    for driver, _newest, _build in RECOMMENDATIONS:
-        for accelerator in ("auto", "cuda", "cpu", "cu126", "cu130"):
-            env = dict(os.environ, REPROML_CUDA_DRIVER_VERSION=driver or "none")
-            out = subprocess.run(
-                [shell, "-c", f'. "{script}"; reproml_cuda_build {accelerator}'],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout.strip()
-            assert out == gpu.choose_build(accelerator, driver, "Linux"), (driver, accelerator)
+    for driver, _newest, auto, cuda in RECOMMENDATIONS:
+        expected = {"auto": auto, "cuda": cuda, "cpu": "cpu", "cu126": "cu126", "cu130": "cu130", "cu132": "cu132"}
+        for accelerator, build in expected.items():
+            out = _shell(shell, script, f"reproml_cuda_build {accelerator}", driver).stdout.strip()
+            assert out == build == gpu.choose_build(accelerator, driver, "Linux"), (driver, accelerator)
+    for driver, build, ok in SUPPORT:
+        done = _shell(shell, script, f"reproml_cuda_build_supports {build}", driver)
+        assert (done.returncode == 0) is ok, (driver, build)
 
 
 @pytest.mark.skipif(not shutil.which("shellcheck"), reason="shellcheck not installed")

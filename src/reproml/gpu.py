@@ -2,14 +2,19 @@
 
 The table
 ---------
-``CUDA_BUILDS`` lists the CUDA builds an ``auto`` or ``cuda`` project carries (one extra each), newest first,
-each with the minimum Linux NVIDIA driver it needs (cu130/cu132 need >= 580; cu126 needs >= 525.60.13)::
+``CUDA_TABLE`` is the one table of the CUDA builds reproml knows, newest first: per build the minimum Linux
+NVIDIA driver, the CUDA version that driver supports (what Pixi's ``system-requirements.cuda`` asks for), the
+conda-forge ``cuda-version`` pin of the same build, and whether ``auto`` / ``cuda`` projects carry it as an
+extra::
 
-    CUDA_BUILDS = (("cu130", "580"), ("cu126", "525.60.13"))
+    cu132  driver >= 580        CUDA 13.0  cuda-version 13.2.*  (fixed only)
+    cu130  driver >= 580        CUDA 13.0  cuda-version 13.0.*  extra of auto/cuda projects
+    cu126  driver >= 525.60.13  CUDA 12.0  cuda-version 12.6.*  extra of auto/cuda projects
 
-PyTorch 2.12 and later publish cu126, cu130 and cu132; CUDA 12.8 was dropped (its index stops at torch 2.11),
-so cu128 is no longer offered. ``FIXED_ONLY_BUILDS`` (cu132) can be asked for by name but is not an extra of
-``auto`` projects: it needs the same driver as cu130, which is what PyPI's own Linux torch targets.
+PyTorch 2.12 and later publish cu126, cu130 and cu132 (plus cpu); CUDA 12.8 was dropped (its index stops at
+torch 2.11), so cu128 is no longer offered. cu132 can be asked for by name but is not an extra of ``auto``
+projects: it needs the same driver as cu130. ``CUDA_BUILDS`` (the extras, newest first, with their minimum
+driver) and ``ACCELERATORS`` are derived from the table.
 
 The newest build a driver supports is the first row whose minimum the driver meets; a driver below every
 minimum (or no driver) means CPU. Keep this the one copy of the table: the template's ``.envrc`` gets the same
@@ -28,9 +33,16 @@ The order matches uv's ``--torch-backend=auto`` detection, so reproml and uv agr
 
 Choosing a build (:func:`choose_build`)
 ---------------------------------------
-``accelerator`` is the project's answer: ``auto`` and ``cuda`` get the newest build the driver supports (CPU
-without one), ``cpu`` gets CPU, and ``cu126`` / ``cu130`` / ``cu132`` are fixed (whether the driver can run
-them is :func:`supports`'s question). macOS always gets CPU: PyTorch publishes no CUDA wheels for it.
+``accelerator`` is the project's answer:
+
+- ``auto``: the newest extra the driver supports, else CPU.
+- ``cuda``: the newest extra the driver supports; with NO driver the newest extra (CUDA wheels before a driver
+  is installed, e.g. in an image build); with a driver too old for every extra the extra that needs the
+  oldest driver (the least driver upgrade; ``reproml doctor`` warns).
+- ``cpu``: CPU. ``cu126`` / ``cu130`` / ``cu132``: as asked (whether the driver can run them is
+  :func:`supports`'s question).
+
+macOS always gets CPU: PyTorch publishes no CUDA wheels for it. An unreadable driver version counts as none.
 """
 
 from __future__ import annotations
@@ -43,6 +55,8 @@ from pathlib import Path
 __all__ = [
     "ACCELERATORS",
     "CUDA_BUILDS",
+    "CUDA_TABLE",
+    "CudaBuild",
     "DRIVER_ENV_VARS",
     "Driver",
     "choose_build",
@@ -52,15 +66,34 @@ __all__ = [
     "parse_driver_version",
     "parse_nvidia_smi",
     "parse_proc_version",
+    "cuda_build",
     "shell_function",
     "supports",
     "version_tuple",
 ]
 
-# The CUDA builds reproml offers, newest first, with the minimum Linux driver each needs. The one copy.
-CUDA_BUILDS: tuple[tuple[str, str], ...] = (("cu130", "580"), ("cu126", "525.60.13"))
-FIXED_ONLY_BUILDS: tuple[tuple[str, str], ...] = (("cu132", "580"),)
-ACCELERATORS = ("auto", "cpu", "cuda", "cu126", "cu130", "cu132")
+
+
+@dataclass(frozen=True)
+class CudaBuild:
+    """One row of :data:`CUDA_TABLE`."""
+
+    name: str  # the PyTorch index / extra name, "cu130"
+    minimum_driver: str  # the oldest Linux NVIDIA driver that runs it
+    driver_cuda: str  # the CUDA version that minimum driver supports (Pixi system-requirements.cuda)
+    conda_cuda_version: str  # the conda-forge cuda-version pin of this build (Pixi)
+    extra: bool  # an extra of auto / cuda projects
+
+
+# Every CUDA build reproml offers, newest first. THE one copy: everything else is derived from it.
+CUDA_TABLE: tuple[CudaBuild, ...] = (
+    CudaBuild("cu132", "580", "13.0", "13.2.*", extra=False),
+    CudaBuild("cu130", "580", "13.0", "13.0.*", extra=True),
+    CudaBuild("cu126", "525.60.13", "12.0", "12.6.*", extra=True),
+)
+# The extras of auto / cuda projects, newest first, with the minimum driver each needs.
+CUDA_BUILDS: tuple[tuple[str, str], ...] = tuple((b.name, b.minimum_driver) for b in CUDA_TABLE if b.extra)
+ACCELERATORS: tuple[str, ...] = ("auto", "cpu", "cuda", *(b.name for b in reversed(CUDA_TABLE)))
 DRIVER_ENV_VARS = ("REPROML_CUDA_DRIVER_VERSION", "UV_CUDA_DRIVER_VERSION")
 SYS_MODULE_VERSION = Path("/sys/module/nvidia/version")
 PROC_VERSION = Path("/proc/driver/nvidia/version")
@@ -135,12 +168,18 @@ def parse_nvidia_smi(text: str | None) -> str | None:
     return None
 
 
+def cuda_build(build: str) -> CudaBuild:
+    """The row of :data:`CUDA_TABLE` for ``build``; ValueError for others."""
+    for row in CUDA_TABLE:
+        if row.name == build:
+            return row
+    offered = ", ".join(row.name for row in reversed(CUDA_TABLE))
+    raise ValueError(f"unknown CUDA build {build!r}; reproml offers {offered}")
+
+
 def minimum_driver(build: str) -> str:
-    """The minimum Linux driver for a CUDA build in CUDA_BUILDS; ValueError for others."""
-    for name, minimum in (*CUDA_BUILDS, *FIXED_ONLY_BUILDS):
-        if name == build:
-            return minimum
-    raise ValueError(f"unknown CUDA build {build!r}; reproml offers {', '.join(ACCELERATORS[3:])}")
+    """The minimum Linux driver for a CUDA build in CUDA_TABLE; ValueError for others."""
+    return cuda_build(build).minimum_driver
 
 
 def supports(driver: str | None, build: str) -> bool:
@@ -176,11 +215,16 @@ def choose_build(accelerator: str, driver: str | None, system: str) -> str:
         raise ValueError(f"unknown accelerator {accelerator!r}; expected one of {', '.join(ACCELERATORS)}")
     if system.lower() not in ("linux", "windows") or accelerator == "cpu":
         return "cpu"
-    if accelerator == "auto":
-        return newest_cuda_build(driver) or "cpu"
-    if accelerator == "cuda":  # CUDA wheels even before a driver is installed (doctor warns)
-        return newest_cuda_build(driver) or CUDA_BUILDS[0][0]
-    return accelerator
+    if accelerator not in ("auto", "cuda"):
+        return accelerator
+    driver = parse_driver_version(driver)  # an unreadable version counts as no driver
+    newest = newest_cuda_build(driver)
+    if newest or accelerator == "auto":
+        return newest or "cpu"
+    if driver is None:  # CUDA wheels even before a driver is installed (an image build; doctor warns)
+        return CUDA_BUILDS[0][0]
+    # A driver too old for every build: the build that needs the least driver upgrade (doctor warns).
+    return min(CUDA_BUILDS, key=lambda row: _padded(version_tuple(row[1])))[0]
 
 
 def detect_driver(environ: dict[str, str] | None = None) -> Driver:
@@ -232,17 +276,19 @@ _PROC_SED = (
 
 
 def shell_function(name: str = "reproml_cuda_build") -> str:
-    """A POSIX sh function, generated from CUDA_BUILDS, that prints the build for an accelerator answer.
+    """A POSIX sh function, generated from CUDA_TABLE, that prints the build for an accelerator answer.
 
     ``name ACCELERATOR`` prints ``cpu`` or ``cuXXX`` exactly like :func:`choose_build` with the driver from
     the same sources as :func:`detect_driver` (seams, /sys, /proc, nvidia-smi with a 5 s timeout when
-    ``timeout`` is available). For a template's ``.envrc``; it only uses sh, sed, head, tr and uname.
+    ``timeout`` is available); ``name_supports BUILD`` answers like :func:`supports` for this machine's
+    driver. For a template's ``.envrc``; it only uses sh, sed, head, tr and uname.
     """
-    rows = "\n".join(f"        {build}) _min={minimum} ;;" for build, minimum in CUDA_BUILDS)
+    rows = "\n".join(f"        {row.name}) echo {row.minimum_driver} ;;" for row in CUDA_TABLE)
     builds = " ".join(build for build, _ in CUDA_BUILDS)
     newest = CUDA_BUILDS[0][0]
+    least_upgrade = min(CUDA_BUILDS, key=lambda row: _padded(version_tuple(row[1])))[0]
     return f"""\
-# Generated from reproml.gpu.CUDA_BUILDS: the CUDA builds, newest first, and the minimum driver each needs.
+# Generated from reproml.gpu.CUDA_TABLE: the CUDA builds and the minimum driver each needs.
 {name}_driver() {{
     for _v in "${{REPROML_CUDA_DRIVER_VERSION:-}}" "${{UV_CUDA_DRIVER_VERSION:-}}"; do
         if [ -n "$_v" ]; then
@@ -274,6 +320,21 @@ def shell_function(name: str = "reproml_cuda_build") -> str:
     done
     return 0
 }}
+# {name}_min BUILD: the minimum driver of a CUDA build (fails for anything else).
+{name}_min() {{
+    case "$1" in
+{rows}
+        *) return 1 ;;
+    esac
+}}
+# {name}_supports BUILD: can this machine's driver run BUILD (cpu: always; no driver: no CUDA build)?
+{name}_supports() {{
+    [ "$1" = cpu ] && return 0
+    _min=$({name}_min "$1") || return 1
+    _drv=$({name}_driver)
+    case "$_drv" in ''|*[!0-9.]*) return 1 ;; esac
+    {name}_ge "$_drv" "$_min"
+}}
 # {name} ACCELERATOR: prints cpu or the CUDA build (auto/cuda: newest the driver supports; cuXXX: as asked).
 {name}() {{
     case "$(uname -s)" in Linux|MINGW*|MSYS*|CYGWIN*) ;; *) echo cpu; return 0 ;; esac
@@ -283,16 +344,14 @@ def shell_function(name: str = "reproml_cuda_build") -> str:
         *) echo "$1"; return 0 ;;
     esac
     _drv=$({name}_driver)
-    # auto falls back to cpu; cuda to the newest build (CUDA wheels even before a driver is installed).
-    if [ "$1" = cuda ]; then _fallback={newest}; else _fallback=cpu; fi
-    case "$_drv" in ''|*[!0-9.]*) echo "$_fallback"; return 0 ;; esac
+    # auto: cpu without a usable driver. cuda: {newest} without a driver (CUDA wheels before one is installed),
+    # {least_upgrade} with one too old for every build (the least driver upgrade).
+    if [ "$1" = cuda ]; then _none={newest} _old={least_upgrade}; else _none=cpu _old=cpu; fi
+    case "$_drv" in ''|*[!0-9.]*) echo "$_none"; return 0 ;; esac
     for _build in {builds}; do
-        case "$_build" in
-{rows}
-        esac
-        if {name}_ge "$_drv" "$_min"; then echo "$_build"; return 0; fi
+        if {name}_ge "$_drv" "$({name}_min "$_build")"; then echo "$_build"; return 0; fi
     done
-    echo "$_fallback"
+    echo "$_old"
 }}
 """
 

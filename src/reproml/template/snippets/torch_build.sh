@@ -1,4 +1,4 @@
-# Generated from reproml.gpu.CUDA_BUILDS: the CUDA builds, newest first, and the minimum driver each needs.
+# Generated from reproml.gpu.CUDA_TABLE: the CUDA builds and the minimum driver each needs.
 reproml_cuda_build_driver() {
     for _v in "${REPROML_CUDA_DRIVER_VERSION:-}" "${UV_CUDA_DRIVER_VERSION:-}"; do
         if [ -n "$_v" ]; then
@@ -30,6 +30,23 @@ reproml_cuda_build_ge() {
     done
     return 0
 }
+# reproml_cuda_build_min BUILD: the minimum driver of a CUDA build (fails for anything else).
+reproml_cuda_build_min() {
+    case "$1" in
+        cu132) echo 580 ;;
+        cu130) echo 580 ;;
+        cu126) echo 525.60.13 ;;
+        *) return 1 ;;
+    esac
+}
+# reproml_cuda_build_supports BUILD: can this machine's driver run BUILD (cpu: always; no driver: no CUDA build)?
+reproml_cuda_build_supports() {
+    [ "$1" = cpu ] && return 0
+    _min=$(reproml_cuda_build_min "$1") || return 1
+    _drv=$(reproml_cuda_build_driver)
+    case "$_drv" in ''|*[!0-9.]*) return 1 ;; esac
+    reproml_cuda_build_ge "$_drv" "$_min"
+}
 # reproml_cuda_build ACCELERATOR: prints cpu or the CUDA build (auto/cuda: newest the driver supports; cuXXX: as asked).
 reproml_cuda_build() {
     case "$(uname -s)" in Linux|MINGW*|MSYS*|CYGWIN*) ;; *) echo cpu; return 0 ;; esac
@@ -39,15 +56,12 @@ reproml_cuda_build() {
         *) echo "$1"; return 0 ;;
     esac
     _drv=$(reproml_cuda_build_driver)
-    # auto falls back to cpu; cuda to the newest build (CUDA wheels even before a driver is installed).
-    if [ "$1" = cuda ]; then _fallback=cu130; else _fallback=cpu; fi
-    case "$_drv" in ''|*[!0-9.]*) echo "$_fallback"; return 0 ;; esac
+    # auto: cpu without a usable driver. cuda: cu130 without a driver (CUDA wheels before one is installed),
+    # cu126 with one too old for every build (the least driver upgrade).
+    if [ "$1" = cuda ]; then _none=cu130 _old=cu126; else _none=cpu _old=cpu; fi
+    case "$_drv" in ''|*[!0-9.]*) echo "$_none"; return 0 ;; esac
     for _build in cu130 cu126; do
-        case "$_build" in
-        cu130) _min=580 ;;
-        cu126) _min=525.60.13 ;;
-        esac
-        if reproml_cuda_build_ge "$_drv" "$_min"; then echo "$_build"; return 0; fi
+        if reproml_cuda_build_ge "$_drv" "$(reproml_cuda_build_min "$_build")"; then echo "$_build"; return 0; fi
     done
-    echo "$_fallback"
+    echo "$_old"
 }
