@@ -1,22 +1,35 @@
 """Start-up cost of the CLI: median wall time of the commands people (and scripts, and editors) run most.
 
-Run: python benchmarks/bench_cli.py [--runs N]. Each command is a fresh process of the installed `reproml`
-entry point (the script next to this interpreter, else `python -m reproml`), after one warm-up run. The
+    python benchmarks/bench_cli.py [--runs N]
 
+Run it with the interpreter of a fresh venv that has the built wheel installed (the way a user installs),
+not from an editable dev install. Each command is a fresh process of the installed `reproml` entry point (the
+script next to this interpreter, else `python -m reproml`). The rows are run round-robin, one warm-up round
+first, so a change of machine load during the run touches every row alike; `python -c pass` is measured in
+the same rounds as the floor to compare against, and the load average is printed before and after.
 
+The jupyter rows run against three projects in a temporary HOME:
+- plain:   a bare pyproject.toml, no server (stop 14's rows, kept for comparison);
+- reproml: a project with reproml's answers file (what `new` makes), no server;
+- running: a reproml project whose recorded server is a real process that answers GET /api/status (a
+           stand-in `python -m http.server`, so no Jupyter is needed): status, url and list take the path a
+           running Jupyter server takes (process identity through psutil, an HTTP probe).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+
+AIM = 0.1  # seconds, median, from issue 7
 
 
 def reproml_command() -> list[str]:
@@ -24,45 +37,121 @@ def reproml_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "reproml"]
 
 
-def median_seconds(args: list[str], runs: int, cwd: Path, env: dict[str, str]) -> float:
-    times = []
-    for i in range(runs + 1):
-        start = time.perf_counter()
-        subprocess.run(args, cwd=cwd, env=env, capture_output=True, check=False)
-        if i:  # the first run warms the file cache
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def make_project(root: Path, answers: bool) -> Path:
+    root.mkdir()
+    (root / "pyproject.toml").write_text(f'[project]\nname = "{root.name}"\nversion = "0"\n')
+    if answers:
+        (root / ".copier-answers.yml").write_text(f"preset: uv-python-ml\npackage_name: {root.name}\n")
+    return root
+
+
+def start_stand_in(project: Path) -> subprocess.Popen[bytes]:
+    """A real process answering GET /api/status with 200, recorded as the project's running server."""
+    import psutil
+
+    from reproml import jupyter_state as js
+
+    served = project / "served"
+    (served / "api").mkdir(parents=True)
+    (served / "api" / "status").write_text("{}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(served), str(port)]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    while True:
+        try:
+            with opener.open(f"http://127.0.0.1:{port}/api/status", timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                server.kill()
+                sys.exit("bench_cli: the stand-in server did not answer")
+            time.sleep(0.05)
+    proc = psutil.Process(server.pid)
+    record = js.ServerRecord(
+        project=str(project.resolve()),
+        pid=server.pid,
+        create_time=proc.create_time(),
+        cmdline=proc.cmdline(),
+        port=port,
+        ip="127.0.0.1",
+        app="lab",
+        started_at=time.time(),
+        log=str(project / ".reproml" / js.LOG_NAME),
+        manager="uv",
+        ready=True,
+    )
+    state = js.ensure_private_dir(project / ".reproml")
+    js.write_private(state / js.STATE_NAME, record.to_json())
+    js.write_private(state / js.TOKEN_NAME, "bench-token\n")
+    js.register(record)  # the registry lives under HOME, set to the temporary folder in main()
+    return server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=21)
     runs = parser.parse_args().runs
     reproml = reproml_command()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = dict(os.environ, HOME=str(root), XDG_RUNTIME_DIR=str(root), NO_COLOR="1")
-        env.pop("VIRTUAL_ENV", None)
-        project = root / "proj"  # a plain uv project: what `jupyter status` finds, without running `new`
-        project.mkdir()
-        (project / "pyproject.toml").write_text('[project]\nname = "proj"\nversion = "0"\n')
-        rows = [
-            ("python -c pass (floor)", [sys.executable, "-c", "pass"], None),
-            ("reproml --help", [*reproml, "--help"], 0.1),
-            ("reproml --version", [*reproml, "--version"], None),
-            ("reproml new --help", [*reproml, "new", "--help"], None),
-            ("reproml jupyter status", [*reproml, "jupyter", "status"], 0.1),
-            ("reproml jupyter url", [*reproml, "jupyter", "url"], 0.1),
-            ("reproml jupyter list", [*reproml, "jupyter", "list"], 0.1),
-            ("reproml templates --json", [*reproml, "templates", "--json"], None),
-            ("reproml doctor --json", [*reproml, "doctor", "--json"], None),
-        ]
-        print(f"{'command':32} {'median s':>9} {'aim s':>6}   ({runs} runs, {' '.join(reproml)})")
-        for name, args, aim in rows:
-            seconds = median_seconds(args, runs, project, env)
-            print(f"{name:32} {seconds:9.3f} {'' if aim is None else f'{aim:6.2f}'}")
-    if shutil.which("hyperfine") is None:
-        print("(hyperfine is not installed; these are subprocess timings from Python)")
+        home, empty_home = root / "home", root / "empty-home"
+        home.mkdir()
+        empty_home.mkdir()
+        for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "VIRTUAL_ENV"):
+            os.environ.pop(name, None)
+        os.environ.update(HOME=str(home), XDG_RUNTIME_DIR=str(home), NO_COLOR="1")
+        env = dict(os.environ)
+        empty = dict(env, HOME=str(empty_home), XDG_RUNTIME_DIR=str(empty_home))
+        plain = make_project(root / "plain", answers=False)
+        made = make_project(root / "made", answers=True)
+        running = make_project(root / "running", answers=True)
+        server = start_stand_in(running)
+        try:
+            check = subprocess.run(
+                [*reproml, "jupyter", "status", str(running)], capture_output=True, text=True
+            )
+            if not check.stdout.startswith("running"):
+                sys.exit(f"bench_cli: the stand-in is not seen as running: {check.stdout}{check.stderr}")
+            rows = [
+                ("python -c pass (floor)", [sys.executable, "-c", "pass"], env, None),
+                ("reproml --help", [*reproml, "--help"], env, AIM),
+                ("reproml --version", [*reproml, "--version"], env, None),
+                ("reproml new --help", [*reproml, "new", "--help"], env, None),
+                ("jupyter status (plain)", [*reproml, "jupyter", "status", str(plain)], env, AIM),
+                ("jupyter url (plain, none)", [*reproml, "jupyter", "url", str(plain)], env, AIM),
+                ("jupyter list (none)", [*reproml, "jupyter", "list"], empty, AIM),
+                ("jupyter status (reproml)", [*reproml, "jupyter", "status", str(made)], env, AIM),
+                ("jupyter status (running)", [*reproml, "jupyter", "status", str(running)], env, AIM),
+                ("jupyter url (running)", [*reproml, "jupyter", "url", str(running)], env, AIM),
+                ("jupyter list (1 running)", [*reproml, "jupyter", "list"], env, AIM),
+                ("reproml templates --json", [*reproml, "templates", "--json"], env, None),
+                ("reproml doctor --json", [*reproml, "doctor", "--json", str(plain)], env, None),
+            ]
+            load_before = os.getloadavg()
+            times: list[list[float]] = [[] for _ in rows]
+            for round_ in range(runs + 1):  # round 0 warms the file cache
+                for i, (_, args, row_env, _) in enumerate(rows):
+                    start = time.perf_counter()
+                    subprocess.run(args, cwd=root, env=row_env, capture_output=True, check=False)
+                    if round_:
+                        times[i].append(time.perf_counter() - start)
+            load_after = os.getloadavg()
+        finally:
+            server.kill()
+            server.wait()
+    print(f"{' '.join(reproml)}, {runs} runs per row, round-robin; {sys.version.split()[0]}")
+    print(
+        f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, {os.cpu_count()} CPUs"
+    )
+    print(f"{'command':28} {'median s':>9} {'min s':>7} {'aim s':>6}")
+    for (name, _, _, aim), samples in zip(rows, times, strict=True):
+        over = " OVER" if aim is not None and statistics.median(samples) >= aim else ""
+        aim_text = "" if aim is None else f"{aim:6.2f}"
+        print(f"{name:28} {statistics.median(samples):9.3f} {min(samples):7.3f} {aim_text:>6}{over}")
 
 
 if __name__ == "__main__":
