@@ -3,7 +3,10 @@ direnv's functions and uv/pixi are stubbed with shell functions; the .envrc itse
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import subprocess
 
 import pytest
@@ -80,3 +83,66 @@ def test_nix_uv_presets_enter_the_flake_then_sync_the_venv(tmp_path, preset):
              'uv(){ echo "uv $*"; }')
     lines = source_envrc(project, stubs, "550.54.14").splitlines()
     assert lines == ["use flake ./.nix", "uv sync --quiet --extra cu126", "PATH_add .venv/bin"]
+
+
+# ------------------------------------------------------------------ Pixi environment, real direnv, stand-in pixi
+needs_direnv = pytest.mark.skipif(shutil.which("direnv") is None, reason="direnv is not installed")
+# No pixi here: a stand-in whose shell-hook activates by exporting the environment it was asked for.
+PIXI_STUB = """#!/bin/sh
+if [ "$1" = shell-hook ] && [ "$2" = --environment ]; then echo "export PIXI_ENVIRONMENT_NAME=$3"; exit 0; fi
+echo "pixi stand-in: unexpected arguments: $*" >&2
+exit 2
+"""
+
+
+def direnv_pixi_env(tmp_path, accelerator: str, driver: str, **extra: str) -> tuple[str, str]:
+    """`direnv allow` + `direnv export json` on a global-python-ml project: the Pixi environment the stand-in
+    pixi was asked to activate, and direnv's log (stderr)."""
+    project = render_preset(tmp_path / "p", "global-python-ml", accelerator=accelerator)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pixi").write_text(PIXI_STUB)
+    (bin_dir / "pixi").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", REPROML_CUDA_DRIVER_VERSION=driver,
+               **extra)
+    subprocess.run(["direnv", "allow", str(project)], cwd=project, env=env, check=True, capture_output=True,
+                   timeout=30)
+    done = subprocess.run(["direnv", "export", "json"], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    exported = json.loads(done.stdout)
+    # The variable the flake's shell hook reads names the same environment (unchanged, hence not exported, when set).
+    assert exported.get("REPROML_PIXI_ENV", env.get("REPROML_PIXI_ENV")) == exported["PIXI_ENVIRONMENT_NAME"]
+    return exported["PIXI_ENVIRONMENT_NAME"], re.sub(r"\x1b\[[0-9;]*m", "", done.stderr)  # without colours
+
+
+@needs_direnv
+@pytest.mark.parametrize(
+    ("accelerator", "driver", "env_name", "why"),
+    [
+        ("cu130", "none", "dev", "cu130 needs NVIDIA driver >= 580, found none"),
+        ("cu130", "550.54.14", "dev", "cu130 needs NVIDIA driver >= 580, found 550.54.14"),
+        ("cu130", "580.65.06", "dev-cuda", None),
+        ("cu132", "none", "dev", "cu132 needs NVIDIA driver >= 580, found none"),
+        ("cu126", "470.82.01", "dev", "cu126 needs NVIDIA driver >= 525.60.13, found 470.82.01"),
+        ("cu126", "550.54.14", "dev-cuda", None),
+        ("cuda", "none", "dev", "cu130 needs NVIDIA driver >= 580, found none"),
+        ("cuda", "470.82.01", "dev", "cu126 needs NVIDIA driver >= 525.60.13, found 470.82.01"),
+        ("cuda", "550.54.14", "dev-cuda", None),
+        ("auto", "none", "dev", None),  # auto means CPU without a driver: nothing to explain
+    ],
+)
+def test_pixi_cuda_environment_only_where_the_driver_runs_it(tmp_path, accelerator, driver, env_name, why):
+    chosen, log = direnv_pixi_env(tmp_path, accelerator, driver)
+    assert chosen == env_name
+    reason = [line for line in log.splitlines() if "Pixi environment" in line]
+    if why is None:
+        assert reason == [], log
+    else:
+        assert reason == [f"direnv: Pixi environment dev (CPU): {why} (to force: export REPROML_PIXI_ENV=dev-cuda)"]
+
+
+@needs_direnv
+def test_pixi_environment_can_be_forced(tmp_path):
+    chosen, log = direnv_pixi_env(tmp_path, "cu130", "none", REPROML_PIXI_ENV="dev-cuda")
+    assert chosen == "dev-cuda" and "Pixi environment" not in log
