@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import path_without, sealed
+from helpers import Unprivileged, make_unprivileged_folder, path_without, remove_tree, sealed
+from skip_policy import (  # noqa: F401  (hooks: with CI=true a skip not on the allow-list fails)
+    pytest_configure,
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -67,3 +75,32 @@ def no_pixi(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+_unprivileged_can_run: str | None = None  # "" once the unprivileged user has imported reproml, else why not
+
+
+@pytest.fixture
+def unprivileged(isolated_env: Path) -> Iterator[Unprivileged]:
+    """A user without root's powers for permission tests: ``unprivileged.run([...])`` runs a command as
+    ``nobody`` when the tests run as root, directly otherwise (helpers.run_as_unprivileged), in
+    ``unprivileged.tmp``: a world-traversable folder outside pytest's 0700 basetemp, owned by that user, with
+    its HOME, XDG folders, TMPDIR and uv cache. Fails (never skips) if that user cannot import reproml from
+    this venv."""
+    global _unprivileged_can_run
+    root = Path(tempfile.mkdtemp(prefix="reproml-unprivileged-", dir="/tmp"))
+    try:
+        gitconfig = Path(os.environ.get("GIT_CONFIG_GLOBAL", isolated_env / ".gitconfig"))
+        folder = Unprivileged(root, {**os.environ, **make_unprivileged_folder(root, gitconfig)})
+        if _unprivileged_can_run is None:
+            probe = folder.run([sys.executable, "-c", "import reproml"])
+            _unprivileged_can_run = "" if probe.returncode == 0 else (probe.stderr.strip().splitlines() or
+                                                                       ["no output"])[-1]
+        if _unprivileged_can_run:
+            pytest.fail(f"the unprivileged user cannot run {sys.executable} -c 'import reproml' "
+                        f"({_unprivileged_can_run}): make the venv and the checkout readable by others "
+                        "(o+rx on them and o+x on every folder above), or run the tests as a normal user",
+                        pytrace=False)
+        yield folder
+    finally:
+        remove_tree(root)

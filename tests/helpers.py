@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +62,76 @@ def path_without(tool: str, path: str) -> str:
 
 def nix_eval(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*NIX, "eval", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Another user: root ignores file modes, so a permission test run as root proves nothing.
+
+UNPRIVILEGED_USER, UNPRIVILEGED_GROUP = "nobody", "nogroup"
+
+
+def run_as_unprivileged(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+                        timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` as a user without root's powers, for tests about permissions ("a folder this user cannot
+    write", "another user cannot read the token"): as ``nobody``/``nogroup`` without supplementary groups
+    (``setpriv``) when the tests run as root, directly otherwise (a normal user already is one). Text output
+    is captured; the exit status is not checked.
+
+    That user must reach everything it runs and reads: take the ``unprivileged`` fixture (tests/conftest.py),
+    whose :class:`Unprivileged` gives a world-traversable folder the user owns and an environment whose HOME,
+    XDG folders, TMPDIR and uv cache lie in it (the test's own lie under pytest's 0700 basetemp). The venv and
+    the checkout must be readable by others; the fixture checks that and fails saying so."""
+    if os.geteuid() == 0:
+        args = ["setpriv", f"--reuid={UNPRIVILEGED_USER}", f"--regid={UNPRIVILEGED_GROUP}", "--clear-groups",
+                "--", *args]
+    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          input=input)
+
+
+@dataclass
+class Unprivileged:
+    """What the ``unprivileged`` fixture gives: ``tmp`` (world-traversable, owned by the user that
+    :func:`run_as_unprivileged` runs as) and ``env`` (for that user, see :func:`unprivileged_env`)."""
+
+    tmp: Path
+    env: dict[str, str]
+
+    def run(self, args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        kwargs.setdefault("cwd", self.tmp)
+        return run_as_unprivileged(args, env=self.env, **kwargs)
+
+
+def make_unprivileged_folder(root: Path, gitconfig: Path | None = None) -> dict[str, str]:
+    """Make ``root`` (an empty folder) world-traversable with HOME, XDG and cache folders inside and a copy
+    of ``gitconfig`` (the test's git identity), all owned by the unprivileged user; return the variables that
+    point at them."""
+    os.chmod(root, 0o755)
+    places = {"HOME": "home", "XDG_CONFIG_HOME": "home/.config", "XDG_DATA_HOME": "home/.local/share",
+              "XDG_CACHE_HOME": "home/.cache", "XDG_STATE_HOME": "home/.local/state",
+              "XDG_RUNTIME_DIR": "home/.run", "UV_CACHE_DIR": "home/.cache/uv", "TMPDIR": "tmp"}
+    for sub in places.values():
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    os.chmod(root / "home/.run", 0o700)
+    env = {var: str(root / sub) for var, sub in places.items()}
+    if gitconfig is not None and gitconfig.is_file():
+        shutil.copyfile(gitconfig, root / "home/.gitconfig")
+        env["GIT_CONFIG_GLOBAL"] = str(root / "home/.gitconfig")
+    if os.geteuid() == 0:
+        import grp
+        import pwd
+
+        uid, gid = pwd.getpwnam(UNPRIVILEGED_USER).pw_uid, grp.getgrnam(UNPRIVILEGED_GROUP).gr_gid
+        for path in [root, *root.rglob("*")]:
+            os.chown(path, uid, gid)
+    return env
+
+
+def remove_tree(root: Path) -> None:
+    """rmtree that also removes what a test left unwritable (a 0500 folder) when not root."""
+    def unlock(func: Any, path: str, _exc: BaseException) -> None:
+        os.chmod(os.path.dirname(path), stat.S_IRWXU)
+        func(path)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(root, onexc=unlock)
+    else:
+        shutil.rmtree(root, onerror=unlock)

@@ -1,4 +1,5 @@
-"""On a machine with an NVIDIA GPU: torch in this environment sees it and computes on it. Skipped elsewhere."""
+"""On a machine with an NVIDIA GPU: torch in this environment sees it and computes on it (torch is required
+there, never skipped). Skipped where no NVIDIA driver is (an allowed skip in CI: tests/skip_policy.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ pytestmark = pytest.mark.gpu
 def torch():
     if detect_driver().version is None:
         pytest.skip("no NVIDIA driver on this machine")
-    return pytest.importorskip("torch")
+    try:
+        import torch
+    except ImportError:  # a GPU is here: not testing it would hide a broken setup, so say what is missing
+        pytest.fail("an NVIDIA driver is here but torch is not installed in this environment: install a CUDA "
+                    "build of torch to run the GPU tests, or deselect them with -m 'not gpu'", pytrace=False)
+    return torch
 
 
 def test_cuda_is_available(torch):

@@ -243,12 +243,14 @@ def test_destination_that_is_a_file_or_under_a_file(tmp_path):
     assert listing(tmp_path) == ["file"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
-def test_unwritable_parent(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    result = invoke("new", str(locked / "proj"), "--yes")
-    assert result.exit_code == 3 and "permission denied" in result.stderr
+def test_unwritable_parent(unprivileged):
+    # As a user that file modes bind (root can write anywhere): a folder it owns but may not write to.
+    locked = unprivileged.tmp / "locked"
+    assert unprivileged.run(["mkdir", "-m", "500", str(locked)]).returncode == 0
+    done = unprivileged.run([sys.executable, "-m", "reproml", "new", str(locked / "proj"), "--yes"])
+    assert done.returncode == 3, done.stderr
+    assert "permission denied" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert list(locked.iterdir()) == []
 
 
 def test_unwritable_place_on_a_read_only_filesystem(tmp_path):
