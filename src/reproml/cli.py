@@ -1,14 +1,16 @@
 """The command line: parse, call a command function, print its result, map errors to exit codes.
 
 Plain click, chosen for start-up time: typer's option parsing imports pydantic (about 75 ms per command) and
-vendors its own click. Commands live in reproml.commands.* and are imported inside each handler, so
-`reproml --help` and `reproml jupyter status` pay only for click and the command they run.
+vendors its own click. Commands live in reproml.commands.* and are imported inside each handler, and the
+`jupyter` group (reproml.cli_jupyter) only when it runs, so `reproml --help` and `reproml jupyter status` pay
+only for click and the command they run. pathlib is not imported here either (about 4 ms): PATH arguments
+arrive as str and become Paths in the handler. tests/test_cli.py checks what start-up imports.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -21,10 +23,42 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # not imported here so that every command starts fast.
 ACCELERATOR_CHOICES = "auto, cpu, cuda, cu126, cu130, cu132"
 PYTHON_CHOICES = "3.10-3.14"
+# Sub-groups imported only when they run: name -> (module, attribute, first paragraph of their help). Root
+# `--help` lists them from this text; a test checks it against the real group's help.
+LAZY_COMMANDS = {
+    "jupyter": (
+        "reproml.cli_jupyter",
+        "jupyter_app",
+        "A persistent, private Jupyter server per project, started from the project's own environment.",
+    ),
+}
+
+
+class NotLoaded(click.Command):
+    """Stands in for one of the LAZY_COMMANDS until it runs: root `--help` lists it with the same help text
+    (shortened by click as the real one would be), and click suggests its name for a typo."""
 
 
 class ReproGroup(click.Group):
-    """Turns every ReproError, OSError and Ctrl-C into one line on stderr and its exit code: no tracebacks."""
+    """Turns every ReproError, OSError and Ctrl-C into one line on stderr and its exit code: no tracebacks.
+    Loads a LAZY_COMMANDS group when it runs (or is completed), not when `--help` lists it."""
+
+    _listing = False  # True while format_commands lists the commands for --help
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, NotLoaded) and not self._listing:
+            module, attribute, _ = LAZY_COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -72,7 +106,7 @@ def templates(as_json: bool) -> None:
 
 
 @app.command(context_settings=CONTEXT)
-@click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
+@click.argument("path", type=click.Path(), metavar="PATH")
 @click.option(
     "-t",
     "--template",
@@ -99,13 +133,16 @@ def templates(as_json: bool) -> None:
 @click.option(
     "--force",
     is_flag=True,
-    help="Write into a non-empty folder (files reproml writes are replaced; others are left alone).",
+    help="Write into a non-empty folder: none of your files is replaced (a differing one gets reproml's "
+    "version beside it as FILE.reproml-new, exit 6; .gitignore gets reproml's missing rules appended).",
 )
-def new(path: Path, yes: bool, **given: Any) -> None:
+def new(path: str, yes: bool, **given: Any) -> None:
     """Create a project from a preset in PATH."""
+    from pathlib import Path
+
     from reproml.commands.new import NewOptions, create_project, next_steps
 
-    options = NewOptions(path=path, **given)
+    options = NewOptions(path=Path(path), **given)
     result = create_project(options, interactive=not yes and _on_a_terminal())
     if result.chosen_because:
         click.echo(
@@ -116,12 +153,14 @@ def new(path: Path, yes: bool, **given: Any) -> None:
     for warning in result.warnings:
         click.echo(f"reproml: warning: {warning}", err=True)
     click.echo(next_steps(result))
+    if result.exit_code:  # --force kept files of the user's that differ: a merge is left to do
+        sys.exit(result.exit_code)
 
 
 @app.command(context_settings=CONTEXT)
-@click.argument("path", required=False, type=click.Path(path_type=Path), metavar="[PATH]")
+@click.argument("path", required=False, type=click.Path(), metavar="[PATH]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema version 1).")
-def doctor(path: Path | None, as_json: bool) -> None:
+def doctor(path: str | None, as_json: bool) -> None:
     """Check tools, machine, NVIDIA driver and the project in PATH [default: the current folder].
 
     Each finding has a one-line fix. Exit 1 on errors."""
@@ -136,13 +175,8 @@ def doctor(path: Path | None, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _add_subcommands() -> None:
-    from reproml.cli_jupyter import jupyter_app
-
-    app.add_command(jupyter_app, name="jupyter")
-
-
-_add_subcommands()
+for _name, (_, _, _help) in LAZY_COMMANDS.items():
+    app.add_command(NotLoaded(_name, help=_help))
 
 
 def main() -> None:

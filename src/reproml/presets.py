@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass
 
 from reproml.errors import UsageError
@@ -125,5 +124,7 @@ def closest_preset(name: str) -> str | None:
     ):
         if len(matches) == 1:
             return matches[0]
+    import difflib  # only for a typo; kept out of every command's start-up
+
     close = difflib.get_close_matches(key, PRESETS, n=1, cutoff=0.4)
     return close[0] if close else None

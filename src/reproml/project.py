@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reproml.errors import ProjectError
-from reproml.presets import PRESETS, Preset
+
+if TYPE_CHECKING:
+    from reproml.presets import Preset
 
 ANSWERS_FILE = ".copier-answers.yml"
 # Project-local state (Jupyter server state and logs, ...). The generated .gitignore ignores it.
@@ -64,6 +65,8 @@ def find_project(path: str | Path = ".") -> Project:
         raise ProjectError(f"{start} does not exist")
     for folder in (start, *start.parents):
         if (folder / ANSWERS_FILE).is_file():
+            from reproml.presets import PRESETS  # here, not at the top: `jupyter status` starts fast
+
             answers = read_answers(folder)
             preset = PRESETS.get(str(answers.get("preset", "")))
             if preset is None:
@@ -81,6 +84,8 @@ def _manager_from_manifest(folder: Path) -> str | None:
     pyproject = folder / "pyproject.toml"
     if not pyproject.is_file():
         return None
+    import tomllib
+
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
