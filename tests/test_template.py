@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import jsonschema
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 from validate_pyproject import api as validate_api
 
+from conftest import REPO_ROOT
 from helpers import DATA, files_in, have, render_preset
 from reproml.presets import PRESETS
 
@@ -81,7 +86,7 @@ def test_pixi_tables_validate_against_the_schema(rendered):
         assert (pixi is not None) == (PRESETS[preset].manager == "pixi"), preset
         if pixi:
             jsonschema.Draft7Validator(PIXI_SCHEMA).validate(pixi)
-            assert pixi["workspace"]["platforms"] == ["linux-64", "osx-arm64", "win-64"]
+            assert pixi["workspace"]["platforms"] == ["linux-64", "linux-aarch64", "osx-arm64", "win-64"]
             assert set(pixi["environments"]) >= {"default", "dev"}
             checked += 1
     assert checked == 2 * 4 + 2 * 5  # 2 Pixi presets x (4 matrix cells + 5 more accelerators)
@@ -148,3 +153,124 @@ def test_same_answers_give_byte_identical_projects(tmp_path):
         assert a == b
         for rel in a:
             assert (first / rel).read_bytes() == (second / rel).read_bytes(), (preset, rel)
+
+
+def pixi_tables(rendered) -> dict[tuple[str, bool, str, str], dict]:
+    tables = {}
+    for key, root in rendered.items():
+        pixi = tomllib.loads((root / "pyproject.toml").read_text()).get("tool", {}).get("pixi")
+        if pixi:
+            tables[key] = pixi
+    assert len(tables) == 18
+    return tables
+
+
+# Nix system -> conda/Pixi platform (Nix has no Windows: win-64 is Pixi's alone).
+NIX_TO_PIXI = {"x86_64-linux": "linux-64", "aarch64-linux": "linux-aarch64", "x86_64-darwin": "osx-64",
+               "aarch64-darwin": "osx-arm64"}
+
+
+def test_pixi_platforms_match_the_flake_systems(rendered):
+    for accelerator in ACCELERATORS:
+        root = rendered[("flake-python-ml", True, "torch", accelerator)]
+        flake = (root / ".nix" / "flake.nix").read_text()
+        found = re.search(r"\bsystems\s*=\s*\[([^\]]*)\]", flake)
+        assert found, "no `systems = [ ... ]` list in the flake"
+        systems = re.findall(r'"([^"]+)"', found.group(1))
+        assert systems and set(systems) <= set(NIX_TO_PIXI), systems
+        pixi = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["pixi"]
+        platforms = pixi["workspace"]["platforms"]
+        assert set(platforms) - {"win-64"} == {NIX_TO_PIXI[s] for s in systems}, (systems, platforms)
+        cuda = pixi.get("feature", {}).get("cuda")
+        if cuda:  # conda-forge builds pytorch-gpu for these; every one must be a workspace platform
+            assert cuda["platforms"] == ["linux-64", "linux-aarch64", "win-64"]
+            assert set(cuda["platforms"]) <= set(platforms)
+
+
+def environments_with_task(pixi: dict, task: str) -> set[str]:
+    """The environments in which Pixi offers ``task``: those whose features (plus the default feature, unless
+    no-default-feature) define it, in a feature's own tasks or its target tasks."""
+    def defines(feature: dict) -> bool:
+        targets = feature.get("target", {}).values()
+        return task in feature.get("tasks", {}) or any(task in target.get("tasks", {}) for target in targets)
+
+    features = {name: feature for name, feature in pixi.get("feature", {}).items()}
+    found = set()
+    for env, spec in pixi["environments"].items():
+        names = spec if isinstance(spec, list) else spec.get("features", [])
+        in_default = not (isinstance(spec, dict) and spec.get("no-default-feature"))
+        if (in_default and defines(pixi)) or any(defines(features.get(name, {})) for name in names):
+            found.add(env)
+    return found
+
+
+def test_every_pixi_task_name_runs_in_one_environment(rendered):
+    # `pixi run TASK` asks (or fails without a terminal) when several environments offer TASK and the task
+    # names no default-environment among them.
+    checked = 0
+    for key, pixi in pixi_tables(rendered).items():
+        tasks = {name: spec for feature in [pixi, *pixi.get("feature", {}).values()]
+                 for name, spec in feature.get("tasks", {}).items()}
+        assert {"test", "lint"} <= set(tasks), key
+        for name, spec in tasks.items():
+            envs = environments_with_task(pixi, name)
+            chosen = spec.get("default-environment") if isinstance(spec, dict) else None
+            assert chosen in envs if chosen else len(envs) == 1, (key, name, chosen, envs)
+            checked += 1
+    assert checked > 18 * 2
+
+
+def test_the_tasks_run_where_their_tools_are(rendered):
+    pixi = pixi_tables(rendered)[("global-python-ml", True, "torch", "auto")]
+    chosen = {name: spec["default-environment"]
+              for feature in pixi["feature"].values() for name, spec in feature.get("tasks", {}).items()}
+    assert chosen == {
+        "test": "default", "lint": "dev", "docs": "docs", "jupyter": "dev"}
+
+
+def ruff_requirement(data: dict, manager: str) -> Requirement:
+    if manager == "uv":
+        dev = data["dependency-groups"]["dev"]
+    else:
+        dev = data["project"]["optional-dependencies"]["dev"]
+    found = [Requirement(item) for item in dev if isinstance(item, str) and Requirement(item).name == "ruff"]
+    assert len(found) == 1, dev
+    return found[0]
+
+
+def test_generated_projects_declare_the_ruff_range_reproml_tests_them_with(rendered):
+    reproml = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    ours = [Requirement(item) for item in reproml["project"]["optional-dependencies"]["test"]
+            if Requirement(item).name == "ruff"]
+    assert len(ours) == 1 and "99" not in ours[0].specifier, "reproml's test extra must bound ruff from above"
+    for (preset, *rest), root in rendered.items():
+        data = tomllib.loads((root / "pyproject.toml").read_text())
+        assert ruff_requirement(data, PRESETS[preset].manager).specifier == ours[0].specifier, (preset, rest)
+
+
+def test_every_generated_project_passes_its_own_ruff(rendered):
+    ruff_version = subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True, text=True,
+                                  check=True).stdout.split()[-1]
+    roots = [str(root) for root in rendered.values()]
+    for (preset, *_), root in rendered.items():  # the ruff running here is one the project accepts
+        data = tomllib.loads((root / "pyproject.toml").read_text())
+        accepted = ruff_requirement(data, PRESETS[preset].manager).specifier
+        assert Version(ruff_version) in accepted, (ruff_version, str(accepted))
+        assert "select" in data["tool"]["ruff"]["lint"]
+    # --no-cache: nothing written into the projects. Each file is checked with its own project's [tool.ruff].
+    for command in (["check"], ["format", "--check", "--diff"]):
+        done = subprocess.run([sys.executable, "-m", "ruff", *command, "--no-cache", *roots],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_vscode_settings_name_no_interpreter_path(rendered):
+    # A fixed path is wrong on Windows (Scripts\\python.exe; python.exe at a conda prefix) and for every
+    # Pixi environment but one: the Python extension finds .venv and .pixi/envs/* itself.
+    for key, root in rendered.items():
+        text = (root / ".vscode" / "settings.json").read_text()
+        settings = json.loads(text)
+        assert "python.defaultInterpreterPath" not in settings, key
+        assert not re.search(r"bin/python|Scripts|\.pixi/envs|\.venv/", text), key
+        assert settings["python.testing.pytestEnabled"] is True
+        assert settings["[python]"]["editor.defaultFormatter"] == "charliermarsh.ruff"
