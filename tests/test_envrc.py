@@ -85,7 +85,7 @@ def test_nix_uv_presets_enter_the_flake_then_sync_the_venv(tmp_path, preset):
     assert lines == ["use flake ./.nix", "uv sync --quiet --extra cu126", "PATH_add .venv/bin"]
 
 
-# ------------------------------------------------------------------ Pixi environment, real direnv, stand-in pixi
+# ----------------------------------------------------------- Pixi environment: real direnv, stand-in pixi
 needs_direnv = pytest.mark.skipif(shutil.which("direnv") is None, reason="direnv is not installed")
 # No pixi here: a stand-in whose shell-hook activates by exporting the environment it was asked for.
 PIXI_STUB = """#!/bin/sh
@@ -103,15 +103,15 @@ def direnv_pixi_env(tmp_path, accelerator: str, driver: str, **extra: str) -> tu
     bin_dir.mkdir()
     (bin_dir / "pixi").write_text(PIXI_STUB)
     (bin_dir / "pixi").chmod(0o755)
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", REPROML_CUDA_DRIVER_VERSION=driver,
-               **extra)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    env = dict(os.environ, PATH=path, REPROML_CUDA_DRIVER_VERSION=driver, **extra)
     subprocess.run(["direnv", "allow", str(project)], cwd=project, env=env, check=True, capture_output=True,
                    timeout=30)
     done = subprocess.run(["direnv", "export", "json"], cwd=project, env=env, capture_output=True, text=True,
                           timeout=30)
     assert done.returncode == 0, done.stderr
     exported = json.loads(done.stdout)
-    # The variable the flake's shell hook reads names the same environment (unchanged, hence not exported, when set).
+    # The variable the flake's shell hook reads names the same environment (not exported when already set).
     assert exported.get("REPROML_PIXI_ENV", env.get("REPROML_PIXI_ENV")) == exported["PIXI_ENVIRONMENT_NAME"]
     return exported["PIXI_ENVIRONMENT_NAME"], re.sub(r"\x1b\[[0-9;]*m", "", done.stderr)  # without colours
 
@@ -139,7 +139,8 @@ def test_pixi_cuda_environment_only_where_the_driver_runs_it(tmp_path, accelerat
     if why is None:
         assert reason == [], log
     else:
-        assert reason == [f"direnv: Pixi environment dev (CPU): {why} (to force: export REPROML_PIXI_ENV=dev-cuda)"]
+        force = "(to force: export REPROML_PIXI_ENV=dev-cuda)"
+        assert reason == [f"direnv: Pixi environment dev (CPU): {why} {force}"]
 
 
 @needs_direnv

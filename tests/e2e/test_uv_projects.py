@@ -311,3 +311,20 @@ def test_auto_project_on_a_gpu_less_machine_gets_cpu_torch_through_direnv(tmp_pa
     run(["direnv", "allow", str(project)], project, env)
     run(["direnv", "exec", str(project), "true"], project, env)  # the .envrc runs uv sync --extra cpu
     _sync_and_check_cpu_torch(project, env, ["true"])
+
+
+@pytest.mark.parametrize("resolution", ["highest", "lowest-direct"])
+@pytest.mark.parametrize("preset", ["uv-python-ml", "global-python-ml"])
+def test_both_ends_of_the_declared_ruff_range_pass_the_project(tmp_path, uv_env, preset, resolution):
+    # The newest and the oldest ruff the project's dev dependencies accept, installed by uv from the index.
+    project = make(tmp_path, preset)
+    data = tomllib.loads((project / "pyproject.toml").read_text())
+    if preset == "uv-python-ml":
+        dev = data["dependency-groups"]["dev"]
+    else:
+        dev = data["project"]["optional-dependencies"]["dev"]
+    (ruff,) = [item for item in dev if isinstance(item, str) and item.startswith("ruff")]
+    tool = ["uv", "tool", "run", "--resolution", resolution, "--from", ruff, "ruff"]
+    assert run([*tool, "--version"], project, uv_env).stdout.startswith("ruff 0.")
+    run([*tool, "check", "--no-cache", "."], project, uv_env)
+    run([*tool, "format", "--check", "--no-cache", "."], project, uv_env)
