@@ -180,7 +180,18 @@ def test_deprecated_preset_warns_once(tmp_path):
         (["--accelerator", "cu128"], 2, "unknown --accelerator 'cu128'"),
         (["--framework", "none", "--accelerator", "cu130"], 2, "--accelerator needs --framework torch"),
         (["--email", "not-an-email"], 2, "is not an e-mail address"),
-        (["--description", 'say "hi"'], 2, "--description must be one line"),
+        (["--description", "say\x07hi"], 2, "--description 'say\\x07hi' contains a control character (U+0007)"),
+        (["--author", "Ada\nLovelace"], 2, "--author 'Ada\\nLovelace' contains a control character (U+000A)"),
+        (["--email", "ada@example.org\t"], 2, "contains a control character (U+0009)"),
+        (["--name", "cell\x1bseg"], 2, "project name 'cell\\x1bseg' contains a control character (U+001B)"),
+        (["--author", "Lovelace, Ada"], 2, "has a comma, which an author name in pyproject.toml cannot hold"),
+        (["--email", "ada@localhost"], 2, "'ada@localhost' is not an e-mail address"),
+        (["--name", "x" * 300], 2, "project name is 300 characters long; at most 80"),
+        (["--name", "CON"], 2, "is a reserved device name on Windows ('con')"),
+        (["--name", "nul"], 2, "is a reserved device name on Windows ('nul')"),
+        (["--name", "Aux"], 2, "is a reserved device name on Windows ('aux')"),
+        (["--name", "com1"], 2, "is a reserved device name on Windows ('com1')"),
+        (["--name", "LPT9"], 2, "is a reserved device name on Windows ('lpt9')"),
         (["--name", ""], 2, "the project name is empty"),
         (["--name", "1st-model"], 2, "starts with a digit"),
         (["--name", "class"], 2, "is a Python keyword"),
@@ -216,9 +227,11 @@ def test_non_empty_folder_needs_force_and_force_keeps_foreign_files(tmp_path):
     assert (target / "README.md").read_text() == "old readme"
 
     result = invoke("new", str(target), "-t", "uv-python-ml", "--yes", "--no-git", "--force")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 6, result.output  # the project is there; the user's README waits for a merge
     assert (target / "notes.txt").read_text() == "mine"
-    assert (target / "README.md").read_text().startswith("# proj")
+    assert (target / "README.md").read_text() == "old readme"
+    assert (target / "README.md.reproml-new").read_text().startswith("# proj")
+    assert "README.md: yours kept; reproml's version is README.md.reproml-new" in result.stdout
     assert (target / "pyproject.toml").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["proj"]
 

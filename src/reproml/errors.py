@@ -1,4 +1,8 @@
-"""One error base class; the CLI turns any ReproError into one line on stderr and its exit code."""
+"""One error base class; the CLI turns any ReproError into one line on stderr and its exit code.
+
+Exit codes: 1 other errors (an OSError names the path and the cause), 2 bad input, 3 destination, 4 tool
+failure, 5 not a project, 6 merge needed (`new --force`), 130 Ctrl-C, 143 SIGTERM and 129 SIGHUP during `new`.
+"""
 
 from __future__ import annotations
 
@@ -41,5 +45,19 @@ class ProjectError(ReproError):
     exit_code = 5
 
 
+class MergeNeeded(ReproError):
+    """`new --force` kept a user's file that differs from reproml's and wrote reproml's beside it
+    (``FILE.reproml-new``): the project is there, and the user must finish the merge."""
+
+    exit_code = 6
+
+
 class Interrupted(ReproError):
+    """Ctrl-C (130), or SIGTERM / SIGHUP during `new` (128 + the signal: 143, 129), as shells report them."""
+
     exit_code = 130
+
+    def __init__(self, message: str, *, signal_number: int | None = None) -> None:
+        super().__init__(message)
+        if signal_number is not None:
+            self.exit_code = 128 + signal_number

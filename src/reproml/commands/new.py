@@ -1,24 +1,30 @@
 """`reproml new`: render a preset into a temporary folder next to the target, then move it in.
 
-Nothing is half-written: any failure or Ctrl-C removes the temporary folder (and any parent folder this
-command created), and an existing file is only replaced with --force.
+Nothing is half-written: any failure, Ctrl-C, SIGTERM or SIGHUP removes the temporary folder (and the parent
+folders this process created, while they are empty). --force never replaces a file of the user's: see
+_merge_into.
 """
 
 from __future__ import annotations
 
+import errno
+import filecmp
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reproml import process
-from reproml.errors import DestinationError, ReproError, ToolError, UsageError
+from reproml.errors import DestinationError, Interrupted, MergeNeeded, ReproError, ToolError, UsageError
 from reproml.gpu import ACCELERATORS
-from reproml.names import project_names
+from reproml.names import control_character, project_names
 from reproml.presets import PRESETS, Preset, get_preset
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "template"
@@ -26,6 +32,10 @@ PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 FRAMEWORKS = ("torch", "none")
 # The identity git falls back to when neither git config nor --author/--email gives one (a warning says so).
 FALLBACK_IDENTITY = ("reproml", "reproml@localhost")
+# What validate-pyproject accepts as an author e-mail (format idn-email), without quotes, commas or brackets.
+EMAIL = re.compile(r"[^@\s\"\\<>,]+@[^@\s\"\\<>,]+\.[^@\s\"\\<>,]+")
+# `new --force` writes reproml's version of a file that differs from the user's beside it, with this suffix.
+NEW_SUFFIX = ".reproml-new"
 
 
 @dataclass
@@ -60,6 +70,22 @@ class NewResult:
         default_factory=list
     )  # what this machine lacks to use the preset (one line each)
     chosen_because: str | None = None  # why this preset, when reproml chose it (no -t)
+    force: ForceReport | None = None  # what --force did in a folder that already held files
+
+    @property
+    def exit_code(self) -> int:
+        """0, or MergeNeeded's code when the user must merge a FILE.reproml-new into their FILE."""
+        return MergeNeeded.exit_code if self.force and self.force.beside else 0
+
+
+@dataclass
+class ForceReport:
+    """What `new --force` did with each path of the project in a folder that already held files."""
+
+    added: list[str] = field(default_factory=list)  # absent before: moved in (a folder as a whole)
+    identical: list[str] = field(default_factory=list)  # the user's file already was reproml's: left alone
+    merged: dict[str, int] = field(default_factory=dict)  # .gitignore: reproml's rules appended, how many
+    beside: list[tuple[str, str]] = field(default_factory=list)  # (the user's file, kept; reproml's, beside)
 
 
 def create_project(options: NewOptions, *, interactive: bool = False) -> NewResult:
@@ -72,8 +98,9 @@ def create_project(options: NewOptions, *, interactive: bool = False) -> NewResu
         options = _ask_missing(options, recommended)
     chosen_because = why if options.template is None else None
     preset = get_preset(options.template or recommended)
-    dest = Path(os.path.abspath(options.path.expanduser()))
-    answers = build_answers(options, preset, dest)
+    given = Path(os.path.abspath(options.path.expanduser()))
+    answers = build_answers(options, preset, given)
+    dest = _follow_link(given)
     _check_destination(dest, force=options.force)
     warnings = []
     if preset.deprecated:
@@ -88,9 +115,21 @@ def create_project(options: NewOptions, *, interactive: bool = False) -> NewResu
     git_existed = (dest / ".git").exists()
     if git and not git_existed:
         warnings.extend(_identity_warnings(answers))
-    files, committed = _render_and_move(answers, dest, git=git, force=options.force)
+    try:
+        files, committed, report = _render_and_move(answers, dest, git=git, force=options.force)
+    except _Stopped as stop:
+        name = signal.Signals(stop.signal_number).name
+        raise Interrupted(
+            f"stopped by {name}; nothing was left half-written", signal_number=stop.signal_number
+        ) from None
+    if report and report.beside:
+        warnings.append(
+            f"{len(report.beside)} of your files {'differs' if len(report.beside) == 1 else 'differ'} from "
+            "reproml's: each is kept, with reproml's version "
+            f"beside it as FILE{NEW_SUFFIX}; merge them (exit status {MergeNeeded.exit_code})"
+        )
     return NewResult(
-        dest,
+        given,
         preset,
         answers,
         files,
@@ -99,6 +138,7 @@ def create_project(options: NewOptions, *, interactive: bool = False) -> NewResu
         git_existed=git and git_existed,
         missing=missing,
         chosen_because=chosen_because,
+        force=report,
     )
 
 
@@ -118,19 +158,36 @@ def build_answers(options: NewOptions, preset: Preset, dest: Path) -> dict[str, 
         )
     if framework == "none" and options.accelerator not in (None, "auto", "cpu"):
         raise UsageError("--accelerator needs --framework torch")
-    for label, value in (("--description", options.description), ("--author", options.author)):
-        if value is not None and ("\n" in value or '"' in value or "\\" in value):
-            raise UsageError(f"{label} must be one line without quotes or backslashes")
-    email = options.email if options.email is not None else _git_config("user.email")
-    if email and not re.fullmatch(r"[^@\s\"\\]+@[^@\s\"\\]+", email):
-        raise UsageError(f"'{email}' is not an e-mail address")
+    # Quotes, backslashes and Markdown marks are escaped for each file they land in (template/snippets/
+    # escape.jinja); what no file can hold as typed is refused.
+    for label, value in (
+        ("--description", options.description),
+        ("--author", options.author),
+        ("--email", options.email),
+    ):
+        bad = control_character(value or "")
+        if bad:
+            raise UsageError(f"{label} {value!r} contains a control character ({bad}): give one line of text")
+    if options.author and "," in options.author:
+        raise UsageError(
+            f"--author '{options.author}' has a comma, which an author name in pyproject.toml cannot hold"
+        )
+    author = options.author if options.author is not None else _git_config("user.name")
+    if options.author is None and (control_character(author) or "," in author):
+        author = ""  # git's name cannot go into pyproject.toml as it is: left out rather than refused
+    email = options.email.strip() if options.email is not None else _git_config("user.email")
+    if email and not EMAIL.fullmatch(email):
+        if options.email is None:  # git's (me@localhost): left out of pyproject.toml rather than refused
+            email = ""
+        else:
+            raise UsageError(f"'{email}' is not an e-mail address", hint="name@domain.tld")
     answers: dict[str, Any] = {
         "preset": preset.name,
         "project_name": names.title,
         "distribution_name": names.distribution,
         "package_name": names.package,
-        "description": options.description or "A reproducible machine-learning project",
-        "author_name": options.author if options.author is not None else _git_config("user.name"),
+        "description": (options.description or "").strip() or "A reproducible machine-learning project",
+        "author_name": author.strip(),
         "author_email": email,
         "python_version": python,
         "framework": framework,
@@ -145,48 +202,172 @@ def build_answers(options: NewOptions, preset: Preset, dest: Path) -> dict[str, 
 def _git_config(key: str) -> str:
     done = process.run(["git", "config", "--get", key], check=False, timeout=5)
     value = done.stdout.strip() if done.ok else ""
-    return "" if ('"' in value or "\\" in value or "\n" in value) else value
+    return value
+
+
+def _follow_link(dest: Path) -> Path:
+    """A symbolic link to a folder is followed, as `cd` would: the project goes into the folder it points to,
+    and the staging folder beside that folder, on its file system (a rename cannot cross file systems)."""
+    try:
+        if not dest.is_symlink():
+            return dest
+        real = Path(os.path.realpath(dest))
+        if not real.is_dir():
+            raise DestinationError(f"{dest} is a symbolic link to {real}, which is not a folder")
+        return real
+    except OSError as exc:
+        raise _os_error(exc, dest) from None
 
 
 def _check_destination(dest: Path, *, force: bool) -> None:
-    if dest.exists() and not dest.is_dir():
-        raise DestinationError(f"{dest} exists and is not a folder")
-    if dest.is_dir() and any(dest.iterdir()) and not force:
-        raise DestinationError(f"{dest} is not empty", hint="choose another folder or pass --force")
-    existing = next(p for p in (dest, *dest.parents) if p.exists())
-    if not existing.is_dir():
-        raise DestinationError(f"cannot create {dest}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise DestinationError(f"cannot write to {existing}: permission denied")
+    try:
+        if dest.exists() and not dest.is_dir():
+            raise DestinationError(f"{dest} exists and is not a folder")
+        if dest.is_dir() and any(dest.iterdir()) and not force:
+            raise DestinationError(f"{dest} is not empty", hint="choose another folder or pass --force")
+        existing = next(p for p in (dest, *dest.parents) if p.exists())
+        if not existing.is_dir():
+            raise DestinationError(f"cannot create {dest}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise DestinationError(f"cannot write to {existing}: permission denied")
+        longest = max(len(os.fsencode(p.name)) for p in (dest, *dest.parents) if p.name)
+        name_max = os.pathconf(existing, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+        if longest > name_max:
+            raise DestinationError(
+                f"cannot create {_short(dest)}: a folder name is {longest} bytes long; "
+                f"this file system allows {name_max}"
+            )
+    except OSError as exc:
+        raise _os_error(exc, dest) from None
+
+
+def _short(path: Path | str) -> str:
+    """A path for a one-line message: a name over 60 characters is cut in the middle."""
+    text = str(path)
+    parts = [part if len(part) <= 60 else f"{part[:28]}...{part[-28:]}" for part in text.split(os.sep)]
+    return os.sep.join(parts)
+
+
+def _os_error(exc: OSError, dest: Path, staging: Path | None = None) -> DestinationError:
+    """One line naming the path and the cause (a full disk, a name too long...); a path inside the staging
+    folder is shown where it was going."""
+    where = Path(exc.filename) if exc.filename else dest
+    if staging is not None and where.is_relative_to(staging / "project"):
+        where = dest / where.relative_to(staging / "project")
+    elif staging is not None and where.is_relative_to(staging):
+        where = dest
+    return DestinationError(f"cannot write {_short(where)}: {exc.strerror or exc}")
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (timeout, CI cancellation, a closed terminal), raised like Ctrl-C so cleanups run."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+def _raise_stopped(signal_number: int, frame: object) -> None:
+    raise _Stopped(signal_number)
+
+
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def _signals_stop() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise _Stopped while the project is being made (outside the main thread, where
+    Python cannot handle signals, they keep their handlers)."""
+    previous = {}
+    try:
+        for number in _STOP_SIGNALS:
+            previous[number] = signal.signal(number, _raise_stopped)
+    except ValueError:
+        pass
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends: moving files in and cleaning up are never cut off
+    half-way (both take milliseconds: renames and removals)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *_STOP_SIGNALS})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _make_parents(folder: Path, created: list[tuple[Path, int, int]]) -> None:
+    """`mkdir -p` that records each folder this process made itself (with its device and inode), so that
+    cleanup can tell its own folders from those another process made at the same time."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue  # made meanwhile by someone else (another `reproml new`): theirs, never removed here
+        info = path.lstat()
+        created.append((path, info.st_dev, info.st_ino))
+
+
+def _remove_created(created: list[tuple[Path, int, int]]) -> None:
+    """Newest first, with rmdir: only a folder that is still the one this process made and still empty, so a
+    project that another process moved in meanwhile is never touched."""
+    for path, device, inode in reversed(created):
+        try:
+            info = path.lstat()
+            if (info.st_dev, info.st_ino) == (device, inode):
+                path.rmdir()
+        except OSError:
+            pass  # not empty (someone else's now) or already gone: leave it
 
 
 def _render_and_move(
     answers: dict[str, Any], dest: Path, *, git: bool, force: bool
-) -> tuple[list[str], bool]:
-    created_parents = [p for p in reversed(dest.parents) if not p.exists()]
-    staging = None
-    try:
+) -> tuple[list[str], bool, ForceReport | None]:
+    created: list[tuple[Path, int, int]] = []
+    staging: Path | None = None
+    finished = False
+    with _signals_stop():
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.reproml-", dir=dest.parent))
+            try:
+                _make_parents(dest.parent, created)
+                # The name is cut so that a long (but valid) folder name still leaves room for the suffix.
+                prefix = f".{dest.name[:100]}.reproml-"
+                staging = Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
+            except OSError as exc:
+                raise DestinationError(f"cannot write to {dest.parent}: {exc.strerror or exc}") from None
+            rendered = staging / "project"
+            render(answers, rendered)
+            files = sorted(p.relative_to(rendered).as_posix() for p in rendered.rglob("*") if p.is_file())
+            committed = False
+            if git and not (dest / ".git").exists():
+                _git_first_commit(rendered, answers)
+                committed = True
+            with _signals_held():
+                report = _move_into(rendered, dest, force=force)
+            finished = True
+            return files, committed, report
         except OSError as exc:
-            raise DestinationError(f"cannot write to {dest.parent}: {exc.strerror or exc}") from None
-        rendered = staging / "project"
-        render(answers, rendered)
-        files = sorted(p.relative_to(rendered).as_posix() for p in rendered.rglob("*") if p.is_file())
-        committed = False
-        if git and not (dest / ".git").exists():
-            _git_first_commit(rendered, answers)
-            committed = True
-        _move_into(rendered, dest, force=force)
-        return files, committed
-    except BaseException:
-        for parent in reversed(created_parents):
-            shutil.rmtree(parent, ignore_errors=True)
-        raise
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+            raise _os_error(exc, dest, staging) from None
+        finally:
+            with _signals_held():
+                if staging is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
+                if not finished:
+                    _remove_created(created)
 
 
 def render(answers: dict[str, Any], target: Path) -> None:
@@ -252,28 +433,113 @@ def _git_first_commit(folder: Path, answers: dict[str, Any]) -> None:
             ) from None
 
 
-def _move_into(rendered: Path, dest: Path, *, force: bool) -> None:
+def _move_into(rendered: Path, dest: Path, *, force: bool) -> ForceReport | None:
     if not dest.exists() or not any(dest.iterdir()):
-        if dest.exists():
-            dest.rmdir()
-        os.replace(rendered, dest)
-        return
+        try:
+            if os.name == "nt" and dest.exists():
+                dest.rmdir()  # Windows cannot rename onto a folder
+            os.replace(rendered, dest)  # POSIX: one atomic step, and only onto a missing or empty folder
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):  # another process moved its project in first
+                raise DestinationError(
+                    f"{dest} is not empty", hint="choose another folder or pass --force"
+                ) from None
+            raise
+        return None
     if not force:  # checked before rendering; kept so this function is safe on its own
         raise DestinationError(f"{dest} is not empty", hint="pass --force")
-    # --force: check every clash first, so a file/folder mismatch fails before anything moved.
-    sources = sorted(rendered.rglob("*"))
-    for source in sources:
-        target = dest / source.relative_to(rendered)
-        if source.is_file() and target.is_dir():
-            raise DestinationError(f"{target} is a folder; reproml needs to write a file there")
-        if source.is_dir() and target.exists() and not target.is_dir():
-            raise DestinationError(f"{target} is a file; reproml needs a folder there")
-    for source in sources:
-        target = dest / source.relative_to(rendered)
-        if source.is_dir():
-            target.mkdir(exist_ok=True)
-        else:  # rendered/.git exists only when dest had none (see _render_and_move)
+    return _merge_into(rendered, dest)
+
+
+def _merge_into(rendered: Path, dest: Path) -> ForceReport:
+    """--force: nothing of the user's is replaced. A path that is not there is moved in (a missing folder as a
+    whole); an identical file is left; .gitignore gets reproml's missing rules appended; any other differing
+    file is kept and reproml's version written beside it as FILE.reproml-new. Every clash is checked before
+    anything moves, and a failure while moving moves everything back."""
+    report = ForceReport()
+    moves: list[tuple[Path, Path]] = []
+    appends: list[tuple[Path, str]] = []
+    for root, folders, files in os.walk(rendered):
+        here = Path(root)
+        folders.sort()
+        for name in list(folders):
+            source = here / name
+            target = dest / source.relative_to(rendered)
+            if not os.path.lexists(target):
+                moves.append((source, target))
+                report.added.append(source.relative_to(rendered).as_posix() + "/")
+                folders.remove(name)  # moved as a whole
+            elif not target.is_dir():
+                raise DestinationError(f"{target} is a file; reproml needs a folder there")
+        for name in sorted(files):
+            source = here / name
+            relative = source.relative_to(rendered).as_posix()
+            target = dest / relative
+            if not os.path.lexists(target):
+                moves.append((source, target))
+                report.added.append(relative)
+            elif target.is_dir():
+                raise DestinationError(f"{target} is a folder; reproml needs to write a file there")
+            elif target.is_file() and filecmp.cmp(source, target, shallow=False):
+                report.identical.append(relative)
+            elif relative == ".gitignore" and target.is_file() and not target.is_symlink():
+                yours = target.read_text(errors="surrogateescape")
+                rules = _ignore_rules_to_add(yours, source.read_text())
+                if rules:
+                    start = "" if not yours or yours.endswith("\n") else "\n"
+                    header = "\n# Added by reproml new --force (your rules above are unchanged)\n"
+                    appends.append((target, start + header + "\n".join(rules) + "\n"))
+                    report.merged[relative] = len(rules)
+                else:
+                    report.identical.append(relative)
+            else:
+                beside = _beside(target, source)
+                if not beside.exists():
+                    moves.append((source, beside))
+                report.beside.append((relative, beside.relative_to(dest).as_posix()))
+    _apply(moves, appends)
+    return report
+
+
+def _ignore_rules_to_add(yours: str, ours: str) -> list[str]:
+    """reproml's .gitignore rules that the user's lacks, to append after every line of theirs. reproml's
+    comments are left out, and so is any `!` rule, which could bring back a file the user ignores (a secrets
+    file must stay out of git)."""
+    have = {line.strip() for line in yours.splitlines()}
+    rules = [line.strip() for line in ours.splitlines()]
+    return [rule for rule in dict.fromkeys(rules) if rule and rule[0] not in "#!" and rule not in have]
+
+
+def _beside(target: Path, source: Path) -> Path:
+    """Where reproml's version of ``target`` goes: FILE.reproml-new, or FILE.reproml-new-2... when that name
+    is taken by something else (an identical one from an earlier run is reused)."""
+    candidate, number = target.with_name(target.name + NEW_SUFFIX), 2
+    while os.path.lexists(candidate):
+        if candidate.is_file() and filecmp.cmp(source, candidate, shallow=False):
+            return candidate
+        candidate, number = target.with_name(f"{target.name}{NEW_SUFFIX}-{number}"), number + 1
+    return candidate
+
+
+def _apply(moves: list[tuple[Path, Path]], appends: list[tuple[Path, str]]) -> None:
+    """All or nothing: renames (same file system: no space needed), then appends; on any failure, undone."""
+    moved: list[tuple[Path, Path]] = []
+    grown: list[tuple[Path, int]] = []
+    try:
+        for source, target in moves:
+            target.parent.mkdir(parents=True, exist_ok=True)  # only under folders that exist or moved in
             os.replace(source, target)
+            moved.append((source, target))
+        for target, text in appends:
+            grown.append((target, target.stat().st_size))
+            with open(target, "a", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+    except BaseException:
+        for target, size in reversed(grown):
+            os.truncate(target, size)
+        for source, target in reversed(moved):
+            os.replace(target, source)
+        raise
 
 
 def next_steps(result: NewResult, *, environ: dict[str, str] | None = None) -> str:
@@ -283,9 +549,12 @@ def next_steps(result: NewResult, *, environ: dict[str, str] | None = None) -> s
     where = rel if not rel.startswith("..") else str(result.path)
     lines = [
         f"Created {result.preset.name} project '{result.answers['project_name']}' in {where}",
+        *_force_lines(result.force),
         "",
         "Next steps:",
     ]
+    if result.force and result.force.beside:
+        lines.append(f"  # first: merge each FILE{NEW_SUFFIX} into FILE (keep what you need), then delete it")
     for problem in result.missing:
         lines.append(f"  # first: {problem}")
     lines.append(f"  cd {where}")
@@ -313,6 +582,18 @@ def next_steps(result: NewResult, *, environ: dict[str, str] | None = None) -> s
     elif not result.git_committed:
         lines.append("  git init && git add -A && git commit -m 'Create project'   # (--no-git)")
     return "\n".join(lines)
+
+
+def _force_lines(report: ForceReport | None) -> list[str]:
+    """What --force did, file by file where a file of the user's was concerned."""
+    if report is None:
+        return []
+    lines = [f"--force: {len(report.added)} added, {len(report.identical)} identical left as they were"]
+    for name, count in report.merged.items():
+        lines.append(f"  {name}: your lines kept; {count} of reproml's rules added at the end")
+    for yours, ours in report.beside:
+        lines.append(f"  {yours}: yours kept; reproml's version is {ours}")
+    return lines
 
 
 def _uv_sync_args(answers: dict[str, Any]) -> list[str]:
