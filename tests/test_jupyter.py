@@ -538,7 +538,7 @@ def test_ctrl_c_while_waiting_kills_the_server_and_its_record(tmp_path, monkeypa
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(js, "probe", interrupt)
+    monkeypatch.setattr(js.Server, "probe", interrupt)
     result = invoke("start", str(project))
     assert result.exit_code == 130 and "interrupted" in result.stderr
     assert not (project / ".reproml" / js.STATE_NAME).exists()

@@ -11,8 +11,14 @@ Files (all 0600, in 0700 folders):
 - ``<user state dir>/reproml/jupyter/<key>.json``: a copy of each record (no token) so ``list`` and
   ``stop --all`` find servers across projects, even when a project folder has since been removed.
 
-A record names a process by pid *and* creation time *and* command line: a pid that the system has since given
-to another process (pid reuse) does not match, is reported dead and is never signalled.
+A record names a process by pid *and* creation time *and* command line *and* owner: a pid that the system has
+since given to another process (pid reuse) does not match, is reported dead and is never signalled.
+
+Trust, as ssh does it: every state folder and file must be a real folder or file (never a symbolic link;
+files are opened with O_NOFOLLOW), owned by this user and not writable by others, or reproml refuses it with
+one line (UnsafeState); the token file must also be unreadable by others. A record must be well formed and
+made for the project folder it sits in (path and device/inode: a copied project's record is not its own), else
+it reads as no record. The token goes only to a port the recorded server listens on (Server.listening).
 """
 
 from __future__ import annotations
@@ -21,14 +27,16 @@ import contextlib
 import errno
 import hashlib
 import json
+import math
 import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reproml.errors import ToolError
+from reproml.errors import ProjectError, ToolError
 
 STATE_NAME = "jupyter.json"
 TOKEN_NAME = "jupyter.token"
@@ -60,16 +68,34 @@ class ServerRecord:
     public: bool = False
     version: int = RECORD_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    # The project folder's device and inode: a copy (`cp -a`), even one moved to the same path, differs.
+    project_dev: int = 0
+    project_ino: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServerRecord:
+        """A record from JSON; ValueError when damaged (missing keys, wrong types, impossible values)."""
         known = {f for f in cls.__dataclass_fields__}
-        record = cls(**{k: v for k, v in data.items() if k in known})
-        if not isinstance(record.pid, int) or not isinstance(record.port, int):
-            raise ValueError("pid and port must be integers")
+        try:
+            record = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:  # missing keys
+            raise ValueError(str(exc)) from None
+        for name, kind in _FIELD_TYPES.items():
+            value = getattr(record, name)
+            # bool is an int in Python; JSON true is no pid.
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                raise ValueError(f"{name} has the wrong type")
+        if not all(isinstance(part, str) for part in record.cmdline) or not record.cmdline:
+            raise ValueError("cmdline must be a list of strings")
+        if record.pid <= 1 or not 1 <= record.port <= 65535 or not Path(record.project).is_absolute():
+            raise ValueError("impossible pid, port or project")
+        # Creation and start times: finite, and no later than tomorrow (1e300 is no time at all).
+        latest = time.time() + 86400
+        if not all(math.isfinite(t) and 0 <= t <= latest for t in (record.create_time, record.started_at)):
+            raise ValueError("impossible time")
         return record
 
     @property
@@ -86,48 +112,197 @@ class ServerRecord:
         return f"http://{host}:{self.port}/"
 
 
+_FIELD_TYPES: dict[str, Any] = {
+    "project": str,
+    "pid": int,
+    "create_time": (int, float),
+    "cmdline": list,
+    "port": int,
+    "ip": str,
+    "app": str,
+    "started_at": (int, float),
+    "log": str,
+    "manager": str,
+    "ready": bool,
+    "public": bool,
+    "version": int,
+    "extra": dict,
+    "project_dev": int,
+    "project_ino": int,
+}
+
+
 # ----------------------------------------------------------------------------------------------------------
-# files
+# trust: what ssh refuses for ~/.ssh, reproml refuses for its state
+
+
+class UnsafeState(ProjectError):
+    """State reproml will not trust or write through: a link, another user's file, one others can write."""
+
+
+def _owner(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+class LeakedToken(UnsafeState):
+    """The token file is this user's but others can read it: the token is not used again."""
+
+
+def _link(path: Path) -> UnsafeState:
+    return UnsafeState(f"{path} is a symbolic link; reproml follows no links in its state", hint="remove it")
+
+
+def _not_a_file(path: Path) -> UnsafeState:
+    return UnsafeState(f"{path} is not a regular file", hint="remove it; reproml keeps its state there")
+
+
+def check_trusted(path: Path, info: os.stat_result, *, secret: bool = False) -> None:
+    """Refuse a symbolic link, another user's file or folder, one others can write, and for a ``secret`` one
+    others can read."""
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISLNK(info.st_mode):
+        raise _link(path)
+    if info.st_uid != os.getuid():
+        raise UnsafeState(
+            f"{path} belongs to {_owner(info.st_uid)}, not to {_owner(os.getuid())}; not trusting it",
+            hint="remove it if you did not put it there",
+        )
+    if mode & 0o022:
+        raise UnsafeState(
+            f"{path} is writable by other users (mode {mode:04o}); not trusting it",
+            hint=f"check it, then `chmod go-w {path}`",
+        )
+    if secret and mode & 0o044:
+        raise LeakedToken(
+            f"{path} is readable by other users (mode {mode:04o}): the token may have leaked",
+            hint="`reproml jupyter stop`, then start again: a new server gets a new token",
+        )
+
+
+def check_state_file(path: Path) -> bool:
+    """False when ``path`` is missing; UnsafeState when it is a link (dangling or not), not a regular file, or
+    not trusted."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+        raise _not_a_file(path)
+    check_trusted(path, info)
+    return True
+
+
+def _private_dir(path: Path, *, create: bool) -> bool:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        if not create:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another reproml made it just now: checked below
+            os.mkdir(path, 0o700)
+        info = os.lstat(path)
+    if not (stat.S_ISDIR(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+        raise UnsafeState(f"{path} is not a folder", hint="move it away; reproml keeps its state there")
+    check_trusted(path, info)
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)  # readable by others (a copy, a umask): re-secured, it is ours
+    return True
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make it 0700 when this user owns it."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):
-        if path.stat().st_uid == os.getuid():
-            os.chmod(path, 0o700)
+    """Create ``path`` (0700, parents as needed) or check the existing one: a real folder of this user's that
+    others cannot write (UnsafeState otherwise), made 0700."""
+    _private_dir(path, create=True)
     return path
 
 
+def existing_private_dir(path: Path) -> bool:
+    """Like ensure_private_dir, without creating: False when ``path`` is missing."""
+    return _private_dir(path, create=False)
+
+
+def _with_path(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming ``path`` (a failed write() carries no file name)."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
+def _open_trusted(path: Path, flags: int, *, secret: bool = False) -> int:
+    """open(2) that never follows a link at ``path``; the file must be a regular file this user trusts."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _link(path) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_a_file(path)
+        check_trusted(path, info, secret=secret)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_text(path: Path, *, secret: bool = False) -> str | None:
+    """The file's text, None when missing or unreadable; UnsafeState when it is not to be trusted."""
+    try:
+        # O_NONBLOCK: a FIFO planted under a state name cannot hang reproml (it fails the regular-file check).
+        fd = _open_trusted(path, os.O_RDONLY | os.O_NONBLOCK, secret=secret)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(1 << 20)
+    return data.decode("utf-8", errors="replace")
+
+
 def write_private(path: Path, text: str) -> None:
-    """Atomically write ``text`` to ``path``, readable by the owner only (0600) from the first byte."""
+    """Atomically write ``text`` to ``path``, readable by the owner only (0600) from the first byte. A link
+    or an untrusted file at ``path`` is refused, never followed."""
+    check_state_file(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    unlink_quietly(tmp)  # left by a run that died with this pid
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data) :]
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if fd >= 0:
+            os.close(fd)
+        unlink_quietly(tmp)
+        if isinstance(exc, OSError) and not exc.filename:
+            raise _with_path(exc, path) from None
         raise
-    os.replace(tmp, path)
 
 
 def open_private_log(path: Path) -> int:
-    """A fresh 0600 log file; the previous run's log is kept as ``<name>.1``."""
-    if path.exists():
-        with contextlib.suppress(OSError):
-            os.replace(path, path.with_name(path.name + ".1"))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    """A fresh 0600 log file, created (never opened through a link); the previous run's log is kept as
+    ``<name>.1``."""
+    if check_state_file(path):
+        os.replace(path, path.with_name(path.name + ".1"))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o600)
     os.fchmod(fd, 0o600)
     return fd
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
+    text = _read_text(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(text) if text is not None else None
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
@@ -138,16 +313,33 @@ def read_record(path: Path) -> ServerRecord | None:
         return None
     try:
         return ServerRecord.from_dict(data)
-    except (TypeError, ValueError):
+    except ValueError:
         return None  # a damaged file is treated like no file; start overwrites it
 
 
-def read_token(path: Path) -> str | None:
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError:
+def project_identity(root: Path) -> tuple[int, int]:
+    info = os.stat(root)
+    return info.st_dev, info.st_ino
+
+
+def read_project_record(state_dir: Path, root: Path) -> ServerRecord | None:
+    """The record in a project's state folder when it was made for this very folder: a copied project's record
+    (another path, or another device and inode) reads as no record, so its server is neither reported nor
+    stopped from the copy."""
+    if not existing_private_dir(state_dir):
         return None
-    return token or None
+    record = read_record(state_dir / STATE_NAME)
+    if record is None or record.project != str(root):
+        return None
+    if record.project_dev and (record.project_dev, record.project_ino) != project_identity(root):
+        return None
+    return record
+
+
+def read_token(path: Path) -> str | None:
+    """The token; UnsafeState when others could have read (or written) it."""
+    text = _read_text(path, secret=True)
+    return text.strip() or None if text is not None else None
 
 
 def unlink_quietly(*paths: Path) -> None:
@@ -180,16 +372,27 @@ def register(record: ServerRecord) -> None:
 
 
 def unregister(project_root: str | Path) -> None:
-    unlink_quietly(registry_path(project_root))
+    with contextlib.suppress(UnsafeState):  # an untrusted registry folder is neither read nor written
+        if existing_private_dir(registry_dir()):
+            unlink_quietly(registry_path(project_root))
 
 
 def registered() -> list[ServerRecord]:
+    """The registry's records; an entry that is damaged, untrusted or filed under another project's key is
+    skipped, so one bad entry never hides the others."""
     folder = registry_dir()
     try:
+        if not existing_private_dir(folder):
+            return []
         paths = sorted(folder.glob("*.json"))
     except OSError:
         return []
-    records = [r for r in (read_record(p) for p in paths) if r is not None]
+    records = []
+    for path in paths:
+        with contextlib.suppress(UnsafeState):
+            record = read_record(path)
+            if record is not None and path.stem == registry_key(record.project):
+                records.append(record)
     return sorted(records, key=lambda r: r.project)
 
 
@@ -202,7 +405,7 @@ def project_lock(path: Path, timeout: float) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (made 0600) in the ``with`` body; wait up to ``timeout``."""
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_trusted(path, os.O_RDWR | os.O_CREAT)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -236,15 +439,31 @@ def process_start_time(pid: int) -> float | None:
         return None
 
 
+def launched_for_project(record: ServerRecord) -> bool:
+    """Whether the recorded command line is one reproml builds: a Jupyter app serving the record's project on
+    the record's port. A record naming any other command (`sleep`, a shell) names no server of reproml's."""
+    cmdline = record.cmdline
+    return (
+        f"--ServerApp.root_dir={record.project}" in cmdline
+        and f"--ServerApp.port={record.port}" in cmdline
+        and ("jupyterlab" in cmdline or "notebook" in cmdline)
+    )
+
+
 def find_process(record: ServerRecord) -> Any | None:
-    """The live ``psutil.Process`` the record describes, or None when it is gone or the pid now names another
-    process (different creation time or command line). Zombies count as gone."""
+    """The live ``psutil.Process`` the record describes, or None when it is gone, or the pid now names another
+    process (another creation time, command line or owner), or the record names no server reproml launches.
+    Zombies count as gone; pid 0 and 1 never match."""
     import psutil
 
+    if record.pid <= 1 or not launched_for_project(record):
+        return None
     try:
         proc = psutil.Process(record.pid)
         with proc.oneshot():
             if abs(proc.create_time() - record.create_time) > CREATE_TIME_TOLERANCE:
+                return None
+            if proc.uids().real != os.getuid():
                 return None
             if proc.status() == psutil.STATUS_ZOMBIE:
                 reap(record.pid)
@@ -260,6 +479,77 @@ def reap(pid: int) -> None:
     """Collect ``pid``'s exit status when it is our own child (only in-process callers, like tests)."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+@dataclass
+class Server:
+    """A recorded server whose process is proven to be the one reproml started (find_process): the only
+    process reproml signals, and the only one it sends the token to, once seen listening on the port."""
+
+    record: ServerRecord
+    proc: Any  # psutil.Process
+
+    @classmethod
+    def find(cls, record: ServerRecord) -> Server | None:
+        proc = find_process(record)
+        return None if proc is None else cls(record, proc)
+
+    def family(self) -> list[Any]:
+        """The process and its descendants (kernels, or the Jupyter process under `pixi run`)."""
+        import psutil
+
+        try:
+            return [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:
+            return [self.proc]
+
+    def listening(self) -> bool:
+        """Whether the record's port is a listening socket of this process or a descendant's, so that a
+        request to it reaches this server and no other program."""
+        import psutil
+
+        hosts = {self.record.probe_host, self.record.ip, "0.0.0.0", "::"}
+        for member in self.family():
+            try:
+                connections = getattr(member, "net_connections", None) or member.connections  # psutil < 6
+                found = connections("inet")
+            except (psutil.Error, OSError):
+                continue
+            for conn in found:
+                address = conn.laddr
+                if (
+                    conn.status == psutil.CONN_LISTEN
+                    and address
+                    and address.port == self.record.port
+                    and address.ip in hosts
+                ):
+                    return True
+        return False
+
+    def probe(self, token: str | None, timeout: float = 1.0) -> str | None:
+        """``probe`` once the port is proven this server's; None (no answer) before that."""
+        return probe(self.record, token, timeout) if self.listening() else None
+
+    def request_shutdown(self, token: str | None, timeout: float = 2.0) -> bool:
+        return bool(token) and self.listening() and request_shutdown(self.record, token, timeout)
+
+    def signal(self, sig: int) -> None:
+        """Signal the process group when the server still leads the session reproml created for it
+        (start_new_session), else the process alone."""
+        import psutil
+
+        pid = self.proc.pid
+        if pid <= 1:  # never init or "every process"
+            return
+        try:
+            if not self.proc.is_running():  # psutil compares the creation time: the pid was not reused
+                return
+            if os.getsid(pid) == pid and os.getpgid(pid) == pid:
+                os.killpg(pid, sig)
+            else:
+                self.proc.send_signal(sig)
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -320,7 +320,7 @@ def evaluate(
 ) -> ServerStatus:
     """The health of the server a record describes (never signals anything). ``answered``: the caller has just
     seen it answer, so it is not probed again."""
-    proc = js.find_process(record)
+    server = js.Server.find(record)
     common: dict[str, Any] = {
         "project": record.project,
         "pid": record.pid,
@@ -332,9 +332,9 @@ def evaluate(
         "started_at": _iso(record.started_at),
         "log": record.log,
     }
-    if proc is None:
+    if server is None:
         return ServerStatus(state=js.DEAD, **common)
-    answer = "ok" if answered else js.probe(record, token, timeout=probe_timeout)
+    answer = "ok" if answered else server.probe(token, timeout=probe_timeout)
     if answer is not None:
         state = js.RUNNING
     elif record.ready:
@@ -351,11 +351,10 @@ def evaluate(
 
 def status(path: str | Path = ".") -> ServerStatus:
     project = find_project(path)
-    state_file, token_file, _, _ = _paths(project.state_dir)
-    record = js.read_record(state_file)
-    if record is None:
+    record = js.read_project_record(project.state_dir, project.root)
+    if record is None:  # none, damaged, or copied from another project folder
         return ServerStatus(project=str(project.root), state=js.STOPPED)
-    return evaluate(record, js.read_token(token_file))
+    return evaluate(record, js.read_token(project.state_dir / js.TOKEN_NAME))
 
 
 def list_servers() -> list[ServerStatus]:
@@ -368,12 +367,13 @@ def list_servers() -> list[ServerStatus]:
 
 
 def _project_view(record: js.ServerRecord) -> tuple[js.ServerRecord, str | None]:
-    """The project's own record and token when they describe the same process as the registry copy."""
-    state_dir = Path(record.project) / STATE_DIR
-    state_file, token_file, _, _ = _paths(state_dir)
-    local = js.read_record(state_file)
-    if local is not None and local.pid == record.pid and abs(local.create_time - record.create_time) < 1:
-        return local, js.read_token(token_file)
+    """The project's own record and token when they describe the same process as the registry copy (and the
+    project's state is trusted); else the registry copy, without a token."""
+    root = Path(record.project)
+    with contextlib.suppress(ReproError, OSError):
+        local = js.read_project_record(root / STATE_DIR, root)
+        if local is not None and local.pid == record.pid and abs(local.create_time - record.create_time) < 1:
+            return local, js.read_token(root / STATE_DIR / js.TOKEN_NAME)
     return record, None
 
 
@@ -399,12 +399,15 @@ def start(
         raise UsageError(f"--wait {wait:g} must be more than 0 seconds")
     ip, warnings = check_address(ip, public)
     project = find_project(path)
+    # Links, other users' files and files others can write are refused before anything is written.
     state_dir = js.ensure_private_dir(project.state_dir)
     state_file, token_file, log_file, lock_file = _paths(state_dir)
 
     with js.project_lock(lock_file, timeout=wait + 30):
-        existing = js.read_record(state_file)
-        if existing is not None:
+        for state_path in (state_file, token_file, log_file):
+            js.check_state_file(state_path)
+        existing = js.read_project_record(state_dir, project.root)
+        if existing is not None and js.find_process(existing) is not None:
             current = evaluate(existing, js.read_token(token_file))
             if current.state == js.RUNNING:
                 return StartResult(current, True, _tunnel(existing), tuple(warnings))
@@ -414,29 +417,32 @@ def start(
                     f"{current.port}) but does not answer",
                     hint="run `reproml jupyter stop` first",
                 )
-            _clean(project.root, state_dir)  # dead: its process is gone (or the pid is someone else's now)
+        # None alive: a dead server's, a damaged or a copied record (and its token) go.
+        _clean(project.root, state_dir)
 
         import secrets
 
         token = secrets.token_urlsafe(32)
-        js.write_private(token_file, token)  # read verbatim by Jupyter: no newline
         tried: set[int] = set()
-        for attempt in range(3):
-            chosen = choose_port(ip, port, avoid=tried)
-            tried.add(chosen)
-            try:
-                record = _launch_and_wait(project, state_dir, app, ip, chosen, public, wait, token)
-            except ServerStartError as error:
-                _clean(project.root, state_dir, keep_log=True)
-                port_clash = (
-                    "is already in use" in error.log_tail or "Address already in use" in error.log_tail
-                )
-                if port is None and port_clash and attempt < 2:
-                    js.write_private(token_file, token)
-                    continue  # someone took the auto-picked port between our check and Jupyter's bind
-                raise
-            current = evaluate(record, token, answered=True)
-            return StartResult(current, False, _tunnel(record), tuple(warnings))
+        try:
+            for attempt in range(3):
+                chosen = choose_port(ip, port, avoid=tried)  # a busy --port fails here: nothing written yet
+                tried.add(chosen)
+                js.write_private(token_file, token)  # read verbatim by Jupyter: no newline
+                try:
+                    record = _launch_and_wait(project, state_dir, app, ip, chosen, public, wait, token)
+                except ServerStartError as error:
+                    port_clash = (
+                        "is already in use" in error.log_tail or "Address already in use" in error.log_tail
+                    )
+                    if port is None and port_clash and attempt < 2:
+                        continue  # someone took the auto-picked port between our check and Jupyter's bind
+                    raise
+                current = evaluate(record, token, answered=True)
+                return StartResult(current, False, _tunnel(record), tuple(warnings))
+        except BaseException:
+            _clean(project.root, state_dir)  # no server runs: no token, record or registry entry stays
+            raise
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -472,8 +478,11 @@ def _launch_and_wait(
     finally:
         os.close(log_fd)
     create_time = js.process_start_time(child.pid) or started_at
+    project_dev, project_ino = js.project_identity(project.root)
     record = js.ServerRecord(
         project=str(project.root),
+        project_dev=project_dev,
+        project_ino=project_ino,
         pid=child.pid,
         create_time=create_time,
         cmdline=list(launch.argv),
@@ -508,6 +517,9 @@ def _wait_ready(
     project: Project,
     launch: Launch,
 ) -> None:
+    import psutil
+
+    server = js.Server(record, psutil.Process(child.pid))
     deadline = time.monotonic() + wait
     refused_since: float | None = None
     while True:
@@ -526,7 +538,7 @@ def _wait_ready(
                 log_tail=tail,
                 hint=f"full log: {record.log}",
             )
-        answer = js.probe(record, token, timeout=1.0)
+        answer = server.probe(token, timeout=1.0)  # None until the server itself listens on the port
         if answer == "ok":
             return
         if (
@@ -599,70 +611,57 @@ def stop(path: str | Path = ".", *, grace: float = DEFAULT_GRACE) -> StopResult:
     project = find_project(path)
     state_dir = project.state_dir
     state_file, token_file, _, lock_file = _paths(state_dir)
-    if not state_file.exists():
+    if not js.existing_private_dir(state_dir) or not js.check_state_file(state_file):
         js.unregister(project.root)
         return StopResult(str(project.root), False)
     with js.project_lock(lock_file, timeout=grace * 3 + 60):
-        record = js.read_record(state_file)
-        if record is None:
+        record = js.read_project_record(state_dir, project.root)
+        if record is None:  # damaged, or copied from another folder: its server (if any) is not this one's
             _clean(project.root, state_dir)
             return StopResult(str(project.root), False)
-        how = stop_record(record, js.read_token(token_file), grace=grace)
+        try:
+            token = js.read_token(token_file)
+        except js.LeakedToken:
+            token = None  # a token others could read is sent nowhere; the proven process gets signals instead
+        how = stop_record(record, token, grace=grace)
         _clean(project.root, state_dir)
     return StopResult(record.project, how != "stale", record.pid, how)
 
 
 def stop_all(*, grace: float = DEFAULT_GRACE) -> list[StopResult]:
-    """Stop every server in the registry (and clean the stale entries)."""
+    """Stop every server in the registry (and clean the stale entries). A project whose own state is missing,
+    untrusted or damaged does not stop the others: its registry copy (trusted: this user's, 0600) is used."""
     results = []
     for record in js.registered():
-        state_dir = Path(record.project) / STATE_DIR
-        if (state_dir / js.STATE_NAME).exists():
-            with contextlib.suppress(ReproError):
-                results.append(stop(record.project, grace=grace))
-                continue
-        how = stop_record(record, None, grace=grace)
-        js.unregister(record.project)
-        results.append(StopResult(record.project, how != "stale", record.pid, how))
+        result = None
+        with contextlib.suppress(ReproError, OSError):
+            result = stop(record.project, grace=grace)
+        if result is None or (result.how == "none" and js.find_process(record) is not None):
+            how = stop_record(record, None, grace=grace)
+            js.unregister(record.project)
+            result = StopResult(record.project, how != "stale", record.pid, how)
+        results.append(result)
     return results
 
 
 def stop_record(record: js.ServerRecord, token: str | None, *, grace: float) -> str:
-    """End the process a record describes; returns how. A pid that is not that process is never signalled."""
-    proc = js.find_process(record)
-    if proc is None:
+    """End the process a record describes; returns how. Only a process proven to be the server reproml started
+    is signalled (js.Server), and the token goes only to the port that process listens on."""
+    server = js.Server.find(record)
+    if server is None:
         return "stale"
-    import psutil
-
-    try:
-        family = proc.children(recursive=True)  # kernels, or the Jupyter process under `pixi run`
-    except psutil.Error:
-        family = []
-    if js.request_shutdown(record, token, timeout=min(2.0, grace)) and _wait_gone(record, grace):
+    family = server.family()[1:]  # kernels, or the Jupyter process under `pixi run`
+    if server.request_shutdown(token, timeout=min(2.0, grace)) and _wait_gone(record, grace):
         return "shutdown"
-    _signal_group(proc, signal.SIGTERM)
+    server.signal(signal.SIGTERM)
     if _wait_gone(record, grace):
         _kill_leftovers(family)
         return "sigterm"
-    _signal_group(proc, signal.SIGKILL)
+    server.signal(signal.SIGKILL)
     _kill_leftovers(family)
     if _wait_gone(record, 5.0):
         return "sigkill"
     raise ToolError(f"pid {record.pid} survived SIGKILL", hint="check it with `ps -o pid,stat,cmd -p PID`")
-
-
-def _signal_group(proc: Any, sig: int) -> None:
-    """Signal the server's process group when it still leads it (reproml started it in its own session), else
-    the process alone. ``proc`` was matched on creation time and command line just before."""
-    import psutil
-
-    try:
-        if os.getpgid(proc.pid) == proc.pid:
-            os.killpg(proc.pid, sig)
-        else:
-            proc.send_signal(sig)
-    except (ProcessLookupError, psutil.NoSuchProcess):
-        pass
 
 
 def _kill_leftovers(family: list[Any]) -> None:
@@ -703,7 +702,7 @@ def log_tail(path: Path, lines: int) -> str:
 def log_file(path: str | Path = ".") -> Path:
     project = find_project(path)
     log = project.state_dir / js.LOG_NAME
-    if not log.exists():
+    if not js.existing_private_dir(project.state_dir) or not js.check_state_file(log):
         raise ReproError(
             f"no Jupyter log in {project.state_dir}", hint="start a server with `reproml jupyter start`"
         )
@@ -732,7 +731,7 @@ def follow(log: Path, record: js.ServerRecord | None, *, interval: float = 0.25)
 
 def current_record(path: str | Path = ".") -> js.ServerRecord | None:
     project = find_project(path)
-    return js.read_record(project.state_dir / js.STATE_NAME)
+    return js.read_project_record(project.state_dir, project.root)
 
 
 def url(path: str | Path = ".") -> str:
