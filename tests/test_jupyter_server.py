@@ -26,6 +26,7 @@ import pytest
 from reproml import jupyter_state as js
 from reproml.commands import jupyter
 from test_jupyter import invoke, make_project, make_venv, write_record
+from test_jupyter_trust import Recorder, recording_listener
 
 pytestmark = pytest.mark.slow
 
@@ -301,3 +302,38 @@ def test_stop_all_stops_servers_of_every_project(tmp_path):
     assert result.exit_code == 0 and result.stdout.count("shut down") == 2
     assert gone(a["pid"]) and gone(b["pid"])
     assert json.loads(invoke("list", "--json").stdout) == {"servers": []}
+
+
+def test_a_project_copied_while_its_server_runs_gets_its_own_server(tmp_path):
+    original = make_project(tmp_path / "orig").resolve()
+    first = start(original)
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(original), str(copy)], check=True)
+    (copy / "only-in-copy.txt").write_text("copy\n")
+    assert status_of(copy)["state"] == "stopped"  # the copied record is the original's, not the copy's
+
+    mine = start(copy)
+    assert mine["pid"] != first["pid"] and mine["port"] != first["port"]
+    token = (copy / ".reproml" / js.TOKEN_NAME).read_text()
+    assert token != (original / ".reproml" / js.TOKEN_NAME).read_text()
+    # Notebooks open in the copy: its server serves the copy's files.
+    assert get(f"http://127.0.0.1:{mine['port']}/api/contents/only-in-copy.txt", token) == 200
+    assert invoke("stop", str(copy)).exit_code == 0
+    assert gone(mine["pid"])
+    assert status_of(original)["state"] == "running" and status_of(original)["pid"] == first["pid"]
+
+
+def test_a_record_pointing_at_another_listener_never_sends_it_the_token(tmp_path):
+    project = make_project(tmp_path / "planted").resolve()
+    data = start(project)
+    state_file = project / ".reproml" / js.STATE_NAME
+    planted = json.loads(state_file.read_text())
+    token = (project / ".reproml" / js.TOKEN_NAME).read_text()
+    with recording_listener() as port:
+        planted["port"] = port  # the record now points at a listener that keeps every request's headers
+        js.write_private(state_file, json.dumps(planted))
+        for args in (["status"], ["url"], ["start"], ["stop"]):
+            invoke(*args, str(project))
+        invoke("list")
+    assert not any(token in headers or "Authorization" in headers for headers in Recorder.seen)
+    assert psutil.Process(data["pid"]).is_running()  # the record no longer names it: it was not signalled

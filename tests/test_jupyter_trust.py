@@ -11,6 +11,7 @@ chown files to `nobody` or start processes as `nobody`.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -242,15 +243,23 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def recorder() -> Iterator[int]:
+@contextlib.contextmanager
+def recording_listener() -> Iterator[int]:
+    """A Recorder on a free loopback port (yielded)."""
     Recorder.seen = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def recorder() -> Iterator[int]:
+    with recording_listener() as port:
+        yield port
 
 
 def test_the_token_never_reaches_a_listener_the_server_does_not_own(tmp_path, recorder):
@@ -456,3 +465,37 @@ def test_start_on_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmpfs)
 
 def processes_in(folder: Path) -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["cmdline"]) if str(folder) in " ".join(p.info["cmdline"] or [])]
+
+
+@as_root
+@pytest.mark.parametrize("planted", ["owner", "link"])
+def test_an_untrusted_registry_folder_is_refused(tmp_path, project, planted):
+    folder = js.registry_dir()
+    if planted == "owner":
+        js.ensure_private_dir(folder)
+        os.chown(folder, NOBODY, NOBODY)
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.symlink_to(tmp_path / "elsewhere")
+    try:
+        one_line_error(invoke("list"), 5, str(folder))
+        one_line_error(invoke("start", str(project)), 5, str(folder))
+        assert not processes_in(project)
+        assert not (project / ".reproml" / js.TOKEN_NAME).exists()
+        if planted == "link":
+            assert list((tmp_path / "elsewhere").iterdir()) == []
+    finally:  # so that the clean-up's `stop --all` can read the registry again
+        if planted == "link":
+            folder.unlink()
+        else:
+            os.chown(folder, 0, 0)
+
+
+def test_a_fifo_in_place_of_the_record_is_refused_without_hanging(project):
+    state_dir = js.ensure_private_dir(project / ".reproml")
+    os.mkfifo(state_dir / js.STATE_NAME, 0o600)
+    started = time.monotonic()
+    one_line_error(invoke("status", str(project)), 5, str(state_dir / js.STATE_NAME), "not a regular file")
+    one_line_error(invoke("start", str(project)), 5, "not a regular file")
+    assert time.monotonic() - started < 10

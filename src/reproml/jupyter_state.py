@@ -17,8 +17,8 @@ since given to another process (pid reuse) does not match, is reported dead and 
 Trust, as ssh does it: every state folder and file must be a real folder or file (never a symbolic link;
 files are opened with O_NOFOLLOW), owned by this user and not writable by others, or reproml refuses it with
 one line (UnsafeState); the token file must also be unreadable by others. A record must be well formed and
-made for the project folder it sits in (path and device/inode: a copied project's record is not its own), else
-it reads as no record. The token goes only to a port the recorded server listens on (Server.listening).
+made for the project folder it sits in (a copied project's record is not its own), else it reads as no
+record. The token goes only to a port the recorded server listens on (Server.listening).
 """
 
 from __future__ import annotations
@@ -68,9 +68,6 @@ class ServerRecord:
     public: bool = False
     version: int = RECORD_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
-    # The project folder's device and inode: a copy (`cp -a`), even one moved to the same path, differs.
-    project_dev: int = 0
-    project_ino: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -127,8 +124,6 @@ _FIELD_TYPES: dict[str, Any] = {
     "public": bool,
     "version": int,
     "extra": dict,
-    "project_dev": int,
-    "project_ino": int,
 }
 
 
@@ -317,23 +312,14 @@ def read_record(path: Path) -> ServerRecord | None:
         return None  # a damaged file is treated like no file; start overwrites it
 
 
-def project_identity(root: Path) -> tuple[int, int]:
-    info = os.stat(root)
-    return info.st_dev, info.st_ino
-
-
 def read_project_record(state_dir: Path, root: Path) -> ServerRecord | None:
-    """The record in a project's state folder when it was made for this very folder: a copied project's record
-    (another path, or another device and inode) reads as no record, so its server is neither reported nor
-    stopped from the copy."""
+    """The record in a project's state folder when it was made for this very folder (``root``, resolved): a
+    copied project's record names the original and reads as no record, so the copy neither reports nor stops
+    the original's server (whose root_dir, in its recorded command line, is the original too)."""
     if not existing_private_dir(state_dir):
         return None
     record = read_record(state_dir / STATE_NAME)
-    if record is None or record.project != str(root):
-        return None
-    if record.project_dev and (record.project_dev, record.project_ino) != project_identity(root):
-        return None
-    return record
+    return record if record is not None and record.project == str(root) else None
 
 
 def read_token(path: Path) -> str | None:

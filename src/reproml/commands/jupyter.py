@@ -478,11 +478,8 @@ def _launch_and_wait(
     finally:
         os.close(log_fd)
     create_time = js.process_start_time(child.pid) or started_at
-    project_dev, project_ino = js.project_identity(project.root)
     record = js.ServerRecord(
         project=str(project.root),
-        project_dev=project_dev,
-        project_ino=project_ino,
         pid=child.pid,
         create_time=create_time,
         cmdline=list(launch.argv),
@@ -494,10 +491,10 @@ def _launch_and_wait(
         manager=project.manager,
         public=public,
     )
-    # Recorded before waiting, so a server whose start is interrupted is still found by status and stop.
-    js.write_private(state_file, record.to_json())
-    js.register(record)
     try:
+        # Recorded before waiting, so a server whose start is interrupted is still found by status and stop.
+        js.write_private(state_file, record.to_json())
+        js.register(record)
         _wait_ready(child, record, token, wait, project, launch)
     except BaseException:  # a failure, or Ctrl-C: leave neither a server nor a record of it behind
         _kill_child(child)
