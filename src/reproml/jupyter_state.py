@@ -246,6 +246,11 @@ def _open_trusted(path: Path, flags: int, *, secret: bool = False) -> int:
     return fd
 
 
+def open_nofollow(path: str | Path, flags: int) -> int:
+    """An ``opener`` for open(): a link at ``path`` fails (ELOOP) instead of being followed."""
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
 def _read_text(path: Path, *, secret: bool = False) -> str | None:
     """The file's text, None when missing or unreadable; UnsafeState when it is not to be trusted."""
     try:
@@ -489,13 +494,17 @@ class Server:
         except psutil.Error:
             return [self.proc]
 
+    def _self_then_descendants(self) -> Iterator[Any]:
+        yield self.proc  # the server itself under uv: its descendants are listed only when needed (pixi run)
+        yield from self.family()[1:]
+
     def listening(self) -> bool:
         """Whether the record's port is a listening socket of this process or a descendant's, so that a
         request to it reaches this server and no other program."""
         import psutil
 
         hosts = {self.record.probe_host, self.record.ip, "0.0.0.0", "::"}
-        for member in self.family():
+        for member in self._self_then_descendants():
             try:
                 connections = getattr(member, "net_connections", None) or member.connections  # psutil < 6
                 found = connections("inet")

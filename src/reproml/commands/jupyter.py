@@ -686,7 +686,7 @@ def _wait_gone(record: js.ServerRecord, timeout: float) -> bool:
 
 def log_tail(path: Path, lines: int) -> str:
     try:
-        with open(path, "rb") as handle:
+        with open(path, "rb", opener=js.open_nofollow) as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
             handle.seek(max(0, size - max(lines, 1) * 400 - 4096))
@@ -708,7 +708,7 @@ def log_file(path: str | Path = ".") -> Path:
 
 def follow(log: Path, record: js.ServerRecord | None, *, interval: float = 0.25) -> Iterator[str]:
     """Yield what is appended to ``log`` until the record's server is gone (forever without a record)."""
-    with open(log, "rb") as handle:
+    with open(log, "rb", opener=js.open_nofollow) as handle:
         handle.seek(0, os.SEEK_END)
         last_check = time.monotonic()
         while True:
