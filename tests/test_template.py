@@ -17,6 +17,7 @@ from validate_pyproject import api as validate_api
 
 from conftest import REPO_ROOT
 from helpers import DATA, files_in, have, render_preset
+from reproml import machine
 from reproml.presets import PRESETS
 
 MATRIX = [(p, d, f) for p in PRESETS for d in (True, False) for f in ("torch", "none")]
@@ -274,3 +275,16 @@ def test_vscode_settings_name_no_interpreter_path(rendered):
         assert not re.search(r"bin/python|Scripts|\.pixi/envs|\.venv/", text), key
         assert settings["python.testing.pytestEnabled"] is True
         assert settings["[python]"]["editor.defaultFormatter"] == "charliermarsh.ruff"
+
+
+@pytest.mark.parametrize("preset", ["flake-python-ml", "pythonml", "nixos-pythonml"])
+def test_nix_readmes_give_commands_that_work_on_a_stock_nix(rendered, preset):
+    readme = (rendered[(preset, True, "torch", "auto")] / "README.md").read_text()
+    # nix-command and flakes are off by default: the command enables them itself, and the README says how to
+    # enable them for good (the same line doctor gives).
+    assert "`nix --extra-experimental-features 'nix-command flakes' develop ./.nix`" in readme or (
+        "\nnix --extra-experimental-features 'nix-command flakes' develop ./.nix " in readme)
+    assert f"add `{machine.NIX_CONF_LINE}` to `{machine.NIX_CONF}`" in readme
+    bare = [line for line in readme.splitlines() if "nix develop" in line]
+    assert all("is enough" in line for line in bare), bare  # plain `nix develop` only once flakes are on
+    assert "syncs" not in readme  # nix develop only activates .venv; the README names the sync command

@@ -1,6 +1,6 @@
 # Loads every overlay in this folder: each other `*.nix` file and each folder holding a `default.nix`, in name
 # order. An overlay file is either `final: prev: { ... }` or a function of the arguments it needs, e.g.
-# `{ system, nixpkgs-newer }: final: prev: { ... }`; it gets exactly those, and a missing one fails by name.
+# `{ system, mpkgs }: final: prev: { ... }`; it gets exactly those, and a missing one fails by name.
 args:
 let
   entries = builtins.readDir ./.;

@@ -1,5 +1,5 @@
 # An example overlay; it changes nothing until you uncomment a line. Ask for the arguments you need (any of
-# `system`, `nixpkgs-newer`, `inputs`); `...` accepts the rest.
+# `system`, `mpkgs` (the newer package set), `nixpkgs-newer`, `inputs`); `...` accepts the rest.
 { system, ... }:
 final: prev: {
   # A package of your own, defined in ../pkgs/my-tool/default.nix:
