@@ -209,6 +209,7 @@ def _follow_link(dest: Path) -> Path:
     """A symbolic link to a folder is followed, as `cd` would: the project goes into the folder it points to,
     and the staging folder beside that folder, on its file system (a rename cannot cross file systems)."""
     try:
+        _check_name_lengths(dest)
         if not dest.is_symlink():
             return dest
         real = Path(os.path.realpath(dest))
@@ -221,6 +222,7 @@ def _follow_link(dest: Path) -> Path:
 
 def _check_destination(dest: Path, *, force: bool) -> None:
     try:
+        _check_name_lengths(dest)
         if dest.exists() and not dest.is_dir():
             raise DestinationError(f"{dest} exists and is not a folder")
         if dest.is_dir() and any(dest.iterdir()) and not force:
@@ -230,15 +232,20 @@ def _check_destination(dest: Path, *, force: bool) -> None:
             raise DestinationError(f"cannot create {dest}: {existing} is not a folder")
         if not os.access(existing, os.W_OK | os.X_OK):
             raise DestinationError(f"cannot write to {existing}: permission denied")
-        longest = max(len(os.fsencode(p.name)) for p in (dest, *dest.parents) if p.name)
-        name_max = os.pathconf(existing, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
-        if longest > name_max:
-            raise DestinationError(
-                f"cannot create {_short(dest)}: a folder name is {longest} bytes long; "
-                f"this file system allows {name_max}"
-            )
     except OSError as exc:
         raise _os_error(exc, dest) from None
+
+
+def _check_name_lengths(dest: Path) -> None:
+    """A folder name longer than the file system takes is refused before anything is made."""
+    existing = next(p for p in dest.parents if os.path.isdir(p))
+    name_max = os.pathconf(existing, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    longest = max(len(os.fsencode(p.name)) for p in (dest, *dest.parents))
+    if longest > name_max:
+        raise DestinationError(
+            f"cannot create {_short(dest)}: a folder name is {longest} bytes long; "
+            f"this file system allows {name_max}"
+        )
 
 
 def _short(path: Path | str) -> str:
@@ -532,8 +539,12 @@ def _apply(moves: list[tuple[Path, Path]], appends: list[tuple[Path, str]]) -> N
             moved.append((source, target))
         for target, text in appends:
             grown.append((target, target.stat().st_size))
-            with open(target, "a", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+            try:
+                with open(target, "a", encoding="utf-8", newline="") as handle:
+                    handle.write(text)
+            except OSError as exc:  # a write error does not say which file
+                exc.filename = exc.filename or str(target)
+                raise
     except BaseException:
         for target, size in reversed(grown):
             os.truncate(target, size)
