@@ -297,13 +297,27 @@ def test_flakes_off_for_a_nix_preset_names_the_nix_conf_line(
     project = make_project(tmp_path / "p", preset="pythonml")
     code, data = run_doctor(str(project))
     nix = finding(data, "tool.nix")
-    assert code == 1 and nix["status"] == "error" and " off" in nix["summary"]
+    # The project's .envrc switches the features on for its own call: a warning, not a broken project.
+    assert code == 0 and nix["status"] == "warning" and " off" in nix["summary"]
+    assert "direnv switches them on here" in nix["summary"]
     assert "`experimental-features = nix-command flakes` to ~/.config/nix/nix.conf" in nix["fix"]
     monkeypatch.chdir(tmp_path)  # outside a project: a warning that the Nix presets will not run
     code, data = run_doctor()
     nix = finding(data, "tool.nix")
     assert code == 0 and nix["status"] == "warning" and "Nix presets" in nix["summary"]
     assert "experimental-features = nix-command flakes" in nix["fix"]
+
+
+@needs_uv
+def test_nix_too_old_for_a_nix_preset_is_an_error_even_though_direnv_enables_flakes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tool_dir(tmp_path, "git", "uv")
+    fake_nix(bin_dir, "2.8.0", "off")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    code, data = run_doctor(str(make_project(tmp_path / "p", preset="pythonml")))
+    nix = finding(data, "tool.nix")
+    assert code == 1 and nix["status"] == "error" and "older than 2.18" in nix["summary"]
 
 
 # ----------------------------------------------------------------------------------------------- lock

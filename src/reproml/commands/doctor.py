@@ -617,7 +617,11 @@ def _nix_finding(report: Report, facts: machine.MachineFacts, project: Any) -> N
     summary, _, fix = problem.rpartition(" (") if problem.endswith(")") else (problem, "", "")
     fix = fix[:-1] if fix else f"{probe.path} --version"
     fix = fix.replace("upgrade: ", "").replace("enable: ", "")
-    if needed:
+    if (needed or optional) and nix.new_enough:
+        # Only nix-command/flakes are off (or unknown): the project's .envrc switches them on for its call.
+        summary += ": direnv switches them on here; plain `nix develop` needs them"
+        report.add("tool.nix", "warning", summary, fix)
+    elif needed:
         report.add("tool.nix", "error", f"{summary}: this project's flake will not evaluate", fix)
     elif project is None:
         report.add(
