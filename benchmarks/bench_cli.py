@@ -57,7 +57,15 @@ def start_stand_in(project: Path) -> subprocess.Popen[bytes]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(served), str(port)]
+    # A plain file server whose command line ends like the one reproml launches for this project: reproml
+    # reports (and signals) only a process running that command.
+    code = (
+        "import functools, http.server as h, sys\n"
+        "handler = functools.partial(h.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
+        "h.HTTPServer(('127.0.0.1', int(sys.argv[2])), handler).serve_forever()\n"
+    )
+    argv = [sys.executable, "-c", code, str(served), str(port), "-m", "jupyterlab",
+            f"--ServerApp.port={port}", f"--ServerApp.root_dir={project.resolve()}"]
     server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -504,10 +504,11 @@ class Server:
         import psutil
 
         hosts = {self.record.probe_host, self.record.ip, "0.0.0.0", "::"}
+        kind = "tcp6" if ":" in self.record.ip else "tcp4"  # the family of the address the server binds
         for member in self._self_then_descendants():
             try:
                 connections = getattr(member, "net_connections", None) or member.connections  # psutil < 6
-                found = connections("inet")
+                found = connections(kind)
             except (psutil.Error, OSError):
                 continue
             for conn in found:
