@@ -1,8 +1,9 @@
 """`reproml jupyter ...`: the click sub-group. It parses and prints; reproml.commands.jupyter does the work.
 
-Nothing heavy is imported here (the command module, psutil and the rest load inside each handler), so
-`reproml --help` stays fast. Errors are ReproErrors, turned into one line and an exit code by the root group
-(reproml.cli.ReproGroup); this module must not import reproml.cli (which imports it).
+reproml.cli imports this module only when `jupyter` runs (root `--help` lists it without it). Nothing heavy is
+imported here either (the command module, psutil and the rest load inside each handler). Errors are
+ReproErrors, turned into one line and an exit code by the root group (reproml.cli.ReproGroup); this module
+must not import reproml.cli (which imports it).
 """
 
 from __future__ import annotations
