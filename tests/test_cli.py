@@ -135,12 +135,14 @@ NEVER_AT_START = {
 }
 # The root group lists `jupyter` without importing it, and pathlib is left to the commands that need it.
 ROOT_ONLY = NEVER_AT_START | {"pathlib", "json", "tomllib", "reproml.cli_jupyter", "reproml.commands.jupyter"}
+# status, url and list (of no server) start no process and hash no path.
+JUPYTER_READS = NEVER_AT_START | {"subprocess", "shutil", "hashlib"}
 QUICK_COMMANDS = [
     (["--help"], ROOT_ONLY),
     (["--version"], ROOT_ONLY),
-    (["jupyter", "status"], NEVER_AT_START),
-    (["jupyter", "url"], NEVER_AT_START),
-    (["jupyter", "list"], (NEVER_AT_START - {"platformdirs"}) | {"tomllib"}),
+    (["jupyter", "status"], JUPYTER_READS),
+    (["jupyter", "url"], JUPYTER_READS),
+    (["jupyter", "list"], (JUPYTER_READS - {"platformdirs", "shutil"}) | {"tomllib"}),
     (["templates", "--json"], {"copier", "jinja2", "rich", "pydantic", "typer", "yaml", "psutil"}),
 ]
 

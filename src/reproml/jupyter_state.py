@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import math
 import os
@@ -350,6 +349,8 @@ def registry_dir() -> Path:
 
 
 def registry_key(project_root: str | Path) -> str:
+    import hashlib  # here: status and url never need it, and its OpenSSL start-up costs about 2 ms
+
     return hashlib.sha256(str(project_root).encode()).hexdigest()[:20]
 
 

@@ -36,17 +36,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reproml import jupyter_state as js
-from reproml import process
 from reproml.errors import ReproError, ToolError, UsageError
 from reproml.project import STATE_DIR, Project, find_project
+
+# subprocess and reproml.process (shutil) are imported where a process is started: status, url and list start
+# none, and start up faster without them (tests/test_cli.py checks what they import).
+if TYPE_CHECKING:
+    import subprocess
 
 DEFAULT_PORT = 8888
 PORT_SCAN = range(8889, 9000)  # tried, in order, when the preferred port is busy and --port was not given
@@ -173,6 +176,8 @@ def python_command(project: Project) -> tuple[list[str], dict[str, str], str]:
 
     Pixi projects go through ``pixi run -e dev`` when pixi is on PATH (it activates the environment:
     variables, activation scripts), else the environment's own interpreter is used directly."""
+    from reproml import process
+
     prefix = env_prefix(project)
     if project.manager == "pixi":
         pixi = process.which("pixi")
@@ -455,6 +460,8 @@ def _launch_and_wait(
     for name in launch.unset:
         env.pop(name, None)
     env.update(launch.env)
+    import subprocess
+
     log_fd = js.open_private_log(log_file)
     started_at = time.time()
     try:
@@ -516,6 +523,8 @@ def _wait_ready(
 ) -> None:
     import psutil
 
+    from reproml import process
+
     server = js.Server(record, psutil.Process(child.pid))
     deadline = time.monotonic() + wait
     refused_since: float | None = None
@@ -567,6 +576,8 @@ def _missing_module(log_text: str) -> str | None:
 
 
 def _kill_child(child: subprocess.Popen[bytes]) -> None:
+    import subprocess
+
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
@@ -760,6 +771,8 @@ def install_kernel(
 
     Registering the same interpreter twice under reproml's default name adds nothing: the existing kernel is
     reported (``already``), so front ends do not list the same environment twice."""
+    from reproml import process
+
     project = find_project(path)
     name = _check_kernel_name(name or kernel_name(project))
     display_name = display_name or f"{project.root.name} ({project.manager} dev)"
@@ -816,6 +829,8 @@ def _user_kernels(project: Project, prefix_argv: list[str], env: dict[str, str])
     """The kernels in this user's Jupyter data folder, as the project's own Jupyter sees them:
     name -> {resource_dir, python (argv[0]), display_name}."""
     import json
+
+    from reproml import process
 
     code = (
         "import json, os\n"
