@@ -19,8 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from helpers import render_preset
+from reproml import gpu
 from reproml import jupyter_state as js
 from reproml.cli import app
+from reproml.errors import UsageError
+from reproml.names import project_names
 from test_jupyter import fake_python, invoke, make_project
 
 runner = CliRunner()
@@ -142,3 +145,135 @@ def test_the_launched_server_gets_the_token_only_through_its_0600_file(tmp_path,
     assert token not in result.output
     assert not (project / ".reproml" / js.TOKEN_NAME).exists()  # no server: no token left behind
     assert os.environ["JUPYTER_TOKEN"] == "a-token-of-the-users-shell"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# name validation: the exact line a user reads, and the names a project gets
+
+
+@pytest.mark.parametrize(("raw", "title", "distribution", "package"), [
+    ("Cell Seg", "Cell Seg", "cell-seg", "cell_seg"),
+    ("  My__Model--2 ", "My__Model--2", "my-model-2", "my_model_2"),
+    ("-x-", "-x-", "x", "x"),
+    ("a" * 80, "a" * 80, "a" * 80, "a" * 80),  # the longest name that fits
+])
+def test_accepted_names(raw, title, distribution, package):
+    names = project_names(raw)
+    assert (names.title, names.distribution, names.package) == (title, distribution, package)
+
+
+@pytest.mark.parametrize(("raw", "line"), [
+    ("", "the project name is empty (pass --name or a folder name)"),
+    ("   ", "the project name is empty (pass --name or a folder name)"),
+    ("a" * 81, "project name is 81 characters long; at most 80 fit in file names"),
+    ("a\u2028b", "project name 'a\\u2028b' contains a control character (U+2028)"),  # line separator
+    ("a\u2029b", "project name 'a\\u2029b' contains a control character (U+2029)"),  # paragraph separator
+    ("a\x07b", "project name 'a\\x07b' contains a control character (U+0007)"),
+    ("a\ud800", "project name 'a\\ud800' contains a control character (U+D800)"),  # lone surrogate
+    ("a\\b", "project name 'a\\b' contains a path separator or '..'"),
+    ("a/b", "project name 'a/b' contains a path separator or '..'"),
+    ("x..y", "project name 'x..y' contains a path separator or '..'"),
+    ("Café", "project name 'Café' has non-ASCII characters (use letters, digits, - and _)"),
+    ("---", "project name '---' has no letters or digits"),
+    ("1st", "project name '1st' starts with a digit; Python cannot import it"),
+    ("class", "project name 'class' is a Python keyword"),
+    ("json", "project name 'json' shadows the standard library module 'json'"),
+    ("COM1", "project name 'COM1' is a reserved device name on Windows ('com1')"),
+    ("torch", "project name 'torch' shadows 'torch', which the project depends on or uses"),
+])
+def test_refused_names_say_why_in_one_line(raw, line):
+    with pytest.raises(UsageError) as refused:
+        project_names(raw)
+    assert refused.value.one_line() == line
+
+
+# ------------------------------------------------------------------------------------------------------------
+# build choice: which driver reproml sees, and what it does with odd ones
+
+
+@pytest.mark.parametrize(("driver", "build", "runs"), [
+    ("580", "cu130", True),
+    ("580.0", "cu130", True),  # 580.0 is 580: missing parts count as 0
+    ("580.0.0", "cu132", True),
+    ("579.99.99", "cu130", False),
+    ("525.60.13", "cu126", True),
+    ("525.60", "cu126", False),  # 525.60 is 525.60.0, below 525.60.13
+    ("525.61", "cu126", True),
+    (None, "cu126", False),
+    ("not-a-version", "cu126", False),
+    (None, "cpu", True),
+])
+def test_which_driver_runs_which_build(driver, build, runs):
+    assert gpu.supports(driver, build) is runs
+
+
+def test_a_bad_version_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"^not a driver version: 'x580'$"):
+        gpu.version_tuple("x580")
+
+
+@pytest.mark.parametrize(("text", "version"), [
+    ("550.54.14, \n", "550.54.14"),  # a trailing comma of the csv format
+    ("100\n", None),  # a bare number (a percentage from another query) is no driver version
+    ("\n580.65.06\n550.54.14\n", "580.65.06"),  # one line per GPU: the first version wins
+])
+def test_nvidia_smi_output(text, version):
+    assert gpu.parse_nvidia_smi(text) == version
+
+
+def test_proc_version_found_after_other_lines():
+    text = ("GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
+            "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.65.06  Release Build  (dvs)\n")
+    assert gpu.parse_proc_version(text) == "580.65.06"
+
+
+def test_detect_driver_reads_the_environment_it_is_given(monkeypatch):
+    monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", "535.104.05")  # the process's own is not asked
+    given = {"REPROML_CUDA_DRIVER_VERSION": "580.65.06"}
+    assert gpu.detect_driver(given) == gpu.Driver("580.65.06", "REPROML_CUDA_DRIVER_VERSION")
+    assert gpu.detect_driver({"UV_CUDA_DRIVER_VERSION": "latest"}) == gpu.Driver(
+        None, "UV_CUDA_DRIVER_VERSION",
+        "UV_CUDA_DRIVER_VERSION='latest' is not a driver version (use e.g. 550.54.14, or none)")
+
+
+NVIDIA_SMI = """#!/bin/sh
+# A stand-in: answers only the exact query reproml makes.
+[ "$#" -eq 2 ] && [ "$1" = --query-gpu=driver_version ] && [ "$2" = --format=csv,noheader ] || {{
+    echo "unknown arguments: $*" >&2; exit 2; }}
+{body}
+"""
+
+
+@pytest.fixture
+def no_driver_files(tmp_path, monkeypatch):
+    """No /sys or /proc driver file and no seam: nvidia-smi (a stand-in in the returned folder) decides."""
+    monkeypatch.setattr(gpu, "SYS_MODULE_VERSION", tmp_path / "no-sys-version")
+    monkeypatch.setattr(gpu, "PROC_VERSION", tmp_path / "no-proc-version")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin:/bin")
+    return bin_dir
+
+
+def _nvidia_smi(bin_dir: Path, body: str) -> None:
+    (bin_dir / "nvidia-smi").write_text(NVIDIA_SMI.format(body=body))
+    (bin_dir / "nvidia-smi").chmod(0o755)
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("echo 535.104.05", gpu.Driver("535.104.05", "nvidia-smi")),
+    # a failing nvidia-smi is not believed, whatever it printed; its last line says why
+    ('echo 535.104.05; echo "NVIDIA-SMI has failed because it couldn\'t communicate with the driver" >&2; '
+     "exit 9",
+     gpu.Driver(None, "none", "nvidia-smi gave no driver version (NVIDIA-SMI has failed because it "
+                              "couldn't communicate with the driver)")),
+    ("exec sleep 5", gpu.Driver(None, "none", "nvidia-smi gave no driver version (timed out)")),
+])
+def test_detect_driver_through_nvidia_smi(no_driver_files, monkeypatch, body, expected):
+    monkeypatch.setattr(gpu, "NVIDIA_SMI_TIMEOUT", 0.5)
+    _nvidia_smi(no_driver_files, body)
+    assert gpu.detect_driver({}) == expected
+
+
+def test_no_driver_anywhere(no_driver_files):
+    assert gpu.detect_driver({}) == gpu.Driver(None, "none", None)
