@@ -16,9 +16,11 @@ a gate).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +37,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "gpu": ("src/reproml/gpu.py", ["tests/test_gpu.py", "tests/test_envrc.py", "tests/test_doctor.py",
                                    "tests/test_mutation_survivors.py"]),
     "new": ("src/reproml/commands/new.py", ["tests/test_new_cli.py", "tests/test_new_faults.py",
-                                             "tests/test_cli.py", "tests/test_answers_property.py",
+                                             "tests/test_new_force.py", "tests/test_answers_property.py",
                                              "tests/test_mutation_survivors.py"]),
     "jupyter_state": ("src/reproml/jupyter_state.py", ["tests/test_jupyter.py", "tests/test_jupyter_trust.py",
                                                        "tests/test_mutation_survivors.py"]),
@@ -93,22 +95,35 @@ def mutmut(tree: Path, *args: str, timeout: float | None = None) -> subprocess.C
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree / "mutants" / "src"),
                                                                    os.environ.get("PYTHONPATH")])),
            "PATH": os.pathsep.join([str(executable.parent), os.environ.get("PATH", "")])}
-    return subprocess.run([str(executable), *args], cwd=tree, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    # At the budget: Ctrl-C (mutmut saves what it has checked and stops its workers), then its whole process
+    # group goes.
+    with subprocess.Popen([str(executable), *args], cwd=tree, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True) as child:
+        try:
+            out, _ = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGINT)
+            try:
+                out, _ = child.communicate(timeout=30)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+            raise subprocess.TimeoutExpired(child.args, timeout or 0, output=out) from None
+    return subprocess.CompletedProcess(child.args, child.returncode, out, "")
 
 
-def run_module(name: str, workdir: Path, rev: str | None, budget: float, children: int) -> dict[str, object]:
+def run_module(name: str, workdir: Path, rev: str | None, budget: float, children: int,
+               exclude: list[str]) -> dict[str, object]:
     module_file, tests = MODULES[name]
     tree = workdir / name
     snapshot(tree, rev)
-    selected = [t for t in tests if (tree / t).exists()]
+    selected = [t for t in tests if (tree / t).exists() and t not in exclude]
     configure(tree, module_file, selected)
     started = time.monotonic()
     try:
-        done = mutmut(tree, "run", "--max-children", str(children), timeout=budget)
-        log, timed_out = done.stdout + done.stderr, False
+        log, timed_out = mutmut(tree, "run", "--max-children", str(children), timeout=budget).stdout, False
     except subprocess.TimeoutExpired as stopped:  # what was checked so far is saved in mutants/*.meta
-        log, timed_out = str(stopped.stdout or "") + str(stopped.stderr or ""), True
+        log, timed_out = str(stopped.output or ""), True
     seconds = time.monotonic() - started
     listing = mutmut(tree, "results", "--all", "true").stdout
     status = dict(re.findall(r"^\s*(\S+): (.+)$", listing, flags=re.M))
@@ -131,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=300, help="seconds per module (default 300)")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--rev", help="test this commit's code and tests instead of the working tree")
+    parser.add_argument("--exclude", action="append", default=[], metavar="TESTFILE",
+                        help="leave this test file out (the score without it, e.g. before it was written)")
     parser.add_argument("--keep", action="store_true", help="keep the copies (mutmut browse works there)")
     args = parser.parse_args(argv)
     if not Path(sys.executable).with_name("mutmut").exists():
@@ -141,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         for name in args.modules or list(MODULES):
-            result = run_module(name, workdir, args.rev, args.budget, args.children)
+            result = run_module(name, workdir, args.rev, args.budget, args.children, args.exclude)
             results.append(result)
             report(result)
     finally:
