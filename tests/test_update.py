@@ -1,6 +1,7 @@
-"""`reproml update` on projects made by reproml 0.1.0 (its template is kept in tests/data/template-0.1.0) and by
-today's `new`, with real git throughout: user work survives, untouched files become today's render, conflicts
-get markers, answer changes go through the same merge, and refusals and signals leave the repository as it was."""
+"""`reproml update` on projects made by reproml 0.1.0 (its template is kept in tests/data/template-0.1.0)
+and by today's `new`, with real git throughout: user work survives, untouched files become today's render,
+conflicts get markers, answer changes go through the same merge, and refusals and signals leave the
+repository as it was."""
 
 from __future__ import annotations
 
@@ -17,11 +18,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from helpers import DATA, files_in
 from reproml.cli import app
 from reproml.commands.new import render
 from reproml.project import template_digest
-
-from helpers import DATA, files_in
 
 OLD_TEMPLATE = DATA / "template-0.1.0"
 REAL_GIT = shutil.which("git")
@@ -87,9 +87,9 @@ def test_user_work_survives_an_update_of_a_010_project(tmp_path):
     (root / "pyproject.toml").write_text(pyproject.replace('test = ["pytest>=8"]',
                                                            'test = ["pytest>=8", "hypothesis>=6"]'))
     readme = (root / "README.md").read_text()
-    (root / "README.md").write_text(readme.replace("Segment cells\n", "Segment cells\n\nOur lab's notes.\n", 1))
+    (root / "README.md").write_text(readme.replace("Segment cells\n", "Segment cells\n\nLab notes.\n", 1))
     (root / "src/cell_seg/model.py").write_text("def model():\n    return 42\n")
-    (root / ".vscode/settings.json").unlink()  # a template file the user deleted (today's template changed it)
+    (root / ".vscode/settings.json").unlink()  # a template file the user deleted (the template changed it)
     (root / "docs/index.md").unlink()  # one the template did not change
     (root / "tests/test_smoke.py").write_text("def test_mine():\n    assert True\n")  # rewritten
     git(root, "add", "-A")
@@ -109,7 +109,7 @@ def test_user_work_survives_an_update_of_a_010_project(tmp_path):
     unmerged = git(root, "diff", "--name-only", "--diff-filter=U").split()
     assert unmerged == ["tests/test_smoke.py"]
     assert '"hypothesis>=6"' in (root / "pyproject.toml").read_text()
-    assert "Our lab's notes." in (root / "README.md").read_text()
+    assert "Lab notes." in (root / "README.md").read_text()
     assert (root / "src/cell_seg/model.py").read_text() == "def model():\n    return 42\n"
     assert not (root / ".vscode/settings.json").exists() and not (root / "docs/index.md").exists()
     answers = (root / ".copier-answers.yml").read_text()
@@ -189,8 +189,8 @@ def test_outside_a_git_repository_is_refused(tmp_path):
     result = update(root)
     assert result.exit_code == 5
     assert result.output.strip().splitlines() == [
-        f"reproml: error: {root} is not in a git repository (update merges with git: run `git init && git add "
-        "-A && git commit -m 'Start'` first)"]
+        f"reproml: error: {root} is not in a git repository (update merges with git: run "
+        "`git init && git add -A && git commit -m 'Start'` first)"]
     assert sorted(files_in(root)) == before
 
 
@@ -260,7 +260,8 @@ def test_a_pixi_project_switches_to_uv_unless_it_holds_conda_packages(tmp_path):
     assert switched.exit_code == 0, switched.output
     assert "[tool.pixi" not in (root / "pyproject.toml").read_text()
     assert (root / ".python-version").is_file()
-    assert "pixi.lock belongs to pixi, which the project no longer uses: `git rm pixi.lock`" in switched.output
+    assert "pixi.lock belongs to pixi, which the project no longer uses: `git rm pixi.lock`" in (
+        switched.output)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -282,7 +283,8 @@ def test_answers_that_no_longer_work_are_refused_with_the_fix(tmp_path):
     retired = made_by_010(tmp_path / "retired", accelerator="cu128")
     result = update(retired)
     assert result.exit_code == 2
-    assert "accelerator 'cu128', which reproml no longer offers (choose one with --accelerator" in result.output
+    assert "accelerator 'cu128', which reproml no longer offers (choose one with --accelerator" in (
+        result.output)
     assert update(retired, "--accelerator", "cu126").exit_code == 0
     no_torch = made_by_010(tmp_path / "no-torch", framework="none")
     result = update(no_torch, "--accelerator", "cpu")
@@ -394,4 +396,5 @@ def test_ctrl_c_during_the_merge_does_not_cut_it_half_way(tmp_path, monkeypatch)
     marker = paused_git(tmp_path, monkeypatch, "merge")
     code, err = ctrl_c_at(marker, root, scratch)
     assert code == 0, err
-    assert git(root, "status", "--porcelain") == "" and len(git(root, "log", "-1", "--format=%P").split()) == 2
+    assert git(root, "status", "--porcelain") == ""
+    assert len(git(root, "log", "-1", "--format=%P").split()) == 2

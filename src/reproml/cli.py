@@ -175,6 +175,31 @@ def doctor(path: str | None, as_json: bool) -> None:
         sys.exit(1)
 
 
+@app.command(context_settings=CONTEXT)
+@click.argument("path", required=False, type=click.Path(), metavar="[PATH]")
+@click.option("-t", "--template", metavar="PRESET", help="Switch to this preset (see `reproml templates`).")
+@click.option("--python", metavar="X.Y", help=f"Change the Python version ({PYTHON_CHOICES}).")
+@click.option("--accelerator", metavar="BUILD", help=f"Change the PyTorch build: {ACCELERATOR_CHOICES}.")
+@click.option("--docs/--no-docs", default=None, help="Add or remove the Sphinx docs.")
+@click.option("--jupyter/--no-jupyter", default=None, help="Add or remove JupyterLab in the dev environment.")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 when an update is waiting, 0 when none.")
+@click.option("--dry-run", is_flag=True, help="Change nothing; print the diff the merge would make.")
+@click.option("--lock", is_flag=True, help="Refresh the lock file when the merge changed dependencies.")
+def update(path: str | None, **given: Any) -> None:
+    """Merge the installed template (and changed answers) into the project in PATH [default: here].
+
+    A three-way merge with git: your changes are kept, the template's come in, overlapping ones get
+    conflict markers (exit 6). Needs a clean git working tree."""
+    from pathlib import Path
+
+    from reproml.commands.update import UpdateOptions, render_result, update_project
+
+    result = update_project(UpdateOptions(path=Path(path or "."), **given))
+    render_result(result)
+    if result.exit_code:
+        sys.exit(result.exit_code)
+
+
 for _name, (_, _, _help) in LAZY_COMMANDS.items():
     app.add_command(NotLoaded(_name, help=_help))
 

@@ -52,12 +52,14 @@ def run(
     timeout: float = DEFAULT_TIMEOUT,
     check: bool = True,
     input_text: str | None = None,
+    new_session: bool = False,
 ) -> Completed:
     """Run ``args`` and capture its output as text.
 
     ``env`` replaces the environment; ``extra_env`` is laid over it (or over ``os.environ``). With ``check``,
     a non-zero exit, a missing executable or a timeout raise ToolError; without it a missing executable or a
-    timeout still come back as a Completed with returncode 127 / 124, so probes never raise.
+    timeout still come back as a Completed with returncode 127 / 124, so probes never raise. With
+    ``new_session`` the child does not get the terminal's Ctrl-C (a step that must not be cut half-way).
     """
     argv = tuple(str(a) for a in args)
     full_env = dict(os.environ if env is None else env)
@@ -76,6 +78,7 @@ def run(
             text=True,
             errors="replace",
             timeout=timeout,
+            start_new_session=new_session,
         )
     except FileNotFoundError:
         if check:

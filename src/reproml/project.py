@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 ANSWERS_FILE = ".copier-answers.yml"
 # Project-local state (Jupyter server state and logs, ...). The generated .gitignore ignores it.
 STATE_DIR = ".reproml"
+# The copier template shipped with reproml (copier.yml and the project's *.jinja files).
+TEMPLATE_DIR = Path(__file__).resolve().parent / "template"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,32 @@ def read_answers(root: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProjectError(f"{root / ANSWERS_FILE} is not a mapping of answers")
     return data
+
+
+def template_digest(template_dir: Path = TEMPLATE_DIR) -> str:
+    """A fingerprint of the template's files (names and bytes): recorded in each project's answers, so that
+    `doctor` can tell an update is waiting without rendering anything."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in template_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(template_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def make_answers_portable(folder: Path, digest: str) -> None:
+    """Rewrite a fresh render's answers file without copier's absolute `_src_path` (a path of the machine that
+    rendered it) and with the reproml version and template digest that rendered it, first."""
+    import yaml
+
+    from reproml import __version__
+
+    path = folder / ANSWERS_FILE
+    header = "".join(line for line in path.read_text(encoding="utf-8").splitlines(True) if line.startswith("#"))
+    answers = {key: value for key, value in read_answers(folder).items() if not key.startswith("_")}
+    recorded = {"_reproml_version": __version__, "_template_digest": digest, **answers}
+    body = yaml.safe_dump(recorded, sort_keys=False, allow_unicode=True, width=1000)
+    path.write_text(header + body, encoding="utf-8")
 
 
 def find_project(path: str | Path = ".") -> Project:

@@ -18,7 +18,8 @@ project:  ``project.found`` (only when PATH is missing, not a project, or its an
           left out), ``project.manifest`` (only when pyproject.toml / pixi.toml does not parse: an error;
           project.lock is then left out), ``project.lock`` (missing: a warning, "not locked yet"),
           ``project.cuda`` (the PyTorch build the project asks for versus the driver), ``project.direnv``
-          (only when the project has an ``.envrc``)
+          (only when the project has an ``.envrc``), ``project.template`` (reproml's projects: a warning
+          when the installed template differs from the one that rendered the project)
 any:      ``tool.internal``, ``machine.internal``, ``project.internal``: a warning, only when a group of
           checks itself failed (a bug to report); the other groups still run
 
@@ -751,6 +752,22 @@ def _project_build(project: Any, driver: gpu.Driver) -> str | None:
     return gpu.choose_build(accelerator, driver.version, platform.system())
 
 
+def _template_finding(report: Report, project: Any) -> None:
+    """An update is waiting when the template that rendered the project (its recorded digest; none in
+    projects made by reproml 0.1.0) is not the installed one. Cheap: a hash of the template's files."""
+    from reproml.project import template_digest
+
+    if project.answers.get("_template_digest") == template_digest():
+        report.add("project.template", "ok", "up to date with the installed reproml template")
+    else:
+        report.add(
+            "project.template",
+            "warning",
+            "a template update is waiting (the project was rendered by another template)",
+            "`reproml update --dry-run` shows it, `reproml update` merges it",
+        )
+
+
 def _project_findings(
     report: Report,
     project: Any,
@@ -792,6 +809,8 @@ def _project_findings(
         )
     else:
         report.add("project.preset", "ok", f"{project.root}: preset {preset.name} ({preset.manager})")
+    if preset is not None:
+        _template_finding(report, project)
 
     # A missing or unusable tool is reported once, on its tool.* finding; project.tools only sums up.
     required = _required_tools(project)

@@ -26,8 +26,8 @@ from reproml.errors import DestinationError, Interrupted, MergeNeeded, ReproErro
 from reproml.gpu import ACCELERATORS
 from reproml.names import control_character, project_names
 from reproml.presets import PRESETS, Preset, get_preset
+from reproml.project import TEMPLATE_DIR, make_answers_portable, template_digest
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "template"
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 FRAMEWORKS = ("torch", "none")
 # The identity git falls back to when neither git config nor --author/--email gives one (a warning says so).
@@ -393,6 +393,8 @@ def render(answers: dict[str, Any], target: Path) -> None:
         )
     except copier.errors.CopierError as exc:
         raise ReproError(f"rendering the template failed: {exc}") from None
+    # Portable (no path of this machine) and versioned: `reproml update` and `doctor` read it.
+    make_answers_portable(target, template_digest(TEMPLATE_DIR))
 
 
 def _identity_warnings(answers: dict[str, Any]) -> list[str]:
