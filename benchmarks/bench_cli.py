@@ -1,9 +1,11 @@
 """Start-up cost of the CLI: median wall time of the commands people (and scripts, and editors) run most.
 
-    python benchmarks/bench_cli.py [--runs N]
+    python benchmarks/bench_cli.py [--runs N] [--against OTHER/bin/reproml]
 
 Run it with the interpreter of a fresh venv that has the built wheel installed (the way a user installs),
-not from an editable dev install. Each command is a fresh process of the installed `reproml` entry point (the
+not from an editable dev install. --against runs each command with a second installed reproml too (say, a
+venv with the previous wheel), in the same rounds, next to each other: a before/after comparison that the
+machine's load changes alike. Each command is a fresh process of the installed `reproml` entry point (the
 script next to this interpreter, else `python -m reproml`). The rows are run round-robin, one warm-up round
 first, so a change of machine load during the run touches every row alike; `python -c pass` is measured in
 the same rounds as the floor to compare against, and the load average is printed before and after.
@@ -64,8 +66,17 @@ def start_stand_in(project: Path) -> subprocess.Popen[bytes]:
         "handler = functools.partial(h.SimpleHTTPRequestHandler, directory=sys.argv[1])\n"
         "h.HTTPServer(('127.0.0.1', int(sys.argv[2])), handler).serve_forever()\n"
     )
-    argv = [sys.executable, "-c", code, str(served), str(port), "-m", "jupyterlab",
-            f"--ServerApp.port={port}", f"--ServerApp.root_dir={project.resolve()}"]
+    argv = [
+        sys.executable,
+        "-c",
+        code,
+        str(served),
+        str(port),
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.port={port}",
+        f"--ServerApp.root_dir={project.resolve()}",
+    ]
     server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -102,8 +113,11 @@ def start_stand_in(project: Path) -> subprocess.Popen[bytes]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=21)
-    runs = parser.parse_args().runs
+    parser.add_argument("--against", metavar="REPROML", help="another installed reproml entry point")
+    options = parser.parse_args()
+    runs = options.runs
     reproml = reproml_command()
+    entries = [reproml, *([[options.against]] if options.against else [])]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         home, empty_home = root / "home", root / "empty-home"
@@ -124,42 +138,47 @@ def main() -> None:
             )
             if not check.stdout.startswith("running"):
                 sys.exit(f"bench_cli: the stand-in is not seen as running: {check.stdout}{check.stderr}")
-            rows = [
-                ("python -c pass (floor)", [sys.executable, "-c", "pass"], env, None),
-                ("reproml --help", [*reproml, "--help"], env, AIM),
-                ("reproml --version", [*reproml, "--version"], env, None),
-                ("reproml new --help", [*reproml, "new", "--help"], env, None),
-                ("jupyter status (plain)", [*reproml, "jupyter", "status", str(plain)], env, AIM),
-                ("jupyter url (plain, none)", [*reproml, "jupyter", "url", str(plain)], env, AIM),
-                ("jupyter list (none)", [*reproml, "jupyter", "list"], empty, AIM),
-                ("jupyter status (reproml)", [*reproml, "jupyter", "status", str(made)], env, AIM),
-                ("jupyter status (running)", [*reproml, "jupyter", "status", str(running)], env, AIM),
-                ("jupyter url (running)", [*reproml, "jupyter", "url", str(running)], env, AIM),
-                ("jupyter list (1 running)", [*reproml, "jupyter", "list"], env, AIM),
-                ("reproml templates --json", [*reproml, "templates", "--json"], env, None),
-                ("reproml doctor --json", [*reproml, "doctor", "--json", str(plain)], env, None),
+            rows = [  # (name, arguments after the entry point or None for the floor, environment, aim)
+                ("python -c pass (floor)", None, env, None),
+                ("reproml --help", ["--help"], env, AIM),
+                ("reproml --version", ["--version"], env, None),
+                ("reproml new --help", ["new", "--help"], env, None),
+                ("jupyter status (plain)", ["jupyter", "status", str(plain)], env, AIM),
+                ("jupyter url (plain, none)", ["jupyter", "url", str(plain)], env, AIM),
+                ("jupyter list (none)", ["jupyter", "list"], empty, AIM),
+                ("jupyter status (reproml)", ["jupyter", "status", str(made)], env, AIM),
+                ("jupyter status (running)", ["jupyter", "status", str(running)], env, AIM),
+                ("jupyter url (running)", ["jupyter", "url", str(running)], env, AIM),
+                ("jupyter list (1 running)", ["jupyter", "list"], env, AIM),
+                ("reproml templates --json", ["templates", "--json"], env, None),
+                ("reproml doctor --json", ["doctor", "--json", str(plain)], env, None),
             ]
             load_before = os.getloadavg()
-            times: list[list[float]] = [[] for _ in rows]
+            times = [[[] for _ in entries] for _ in rows]  # [row][entry point] -> seconds
             for round_ in range(runs + 1):  # round 0 warms the file cache
-                for i, (_, args, row_env, _) in enumerate(rows):
-                    start = time.perf_counter()
-                    subprocess.run(args, cwd=root, env=row_env, capture_output=True, check=False)
-                    if round_:
-                        times[i].append(time.perf_counter() - start)
+                for i, (_, tail, row_env, _) in enumerate(rows):
+                    for j, entry in enumerate(entries):
+                        args = [sys.executable, "-c", "pass"] if tail is None else [*entry, *tail]
+                        start = time.perf_counter()
+                        subprocess.run(args, cwd=root, env=row_env, capture_output=True, check=False)
+                        if round_:
+                            times[i][j].append(time.perf_counter() - start)
             load_after = os.getloadavg()
         finally:
             server.kill()
             server.wait()
     print(f"{' '.join(reproml)}, {runs} runs per row, round-robin; {sys.version.split()[0]}")
+    if options.against:
+        print(f"against: {options.against}")
     print(
         f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, {os.cpu_count()} CPUs"
     )
-    print(f"{'command':28} {'median s':>9} {'min s':>7} {'aim s':>6}")
-    for (name, _, _, aim), samples in zip(rows, times, strict=True):
-        over = " OVER" if aim is not None and statistics.median(samples) >= aim else ""
-        aim_text = "" if aim is None else f"{aim:6.2f}"
-        print(f"{name:28} {statistics.median(samples):9.3f} {min(samples):7.3f} {aim_text:>6}{over}")
+    against = f" {'against':>9} {'min s':>7}" if options.against else ""
+    print(f"{'command':28} {'median s':>9} {'min s':>7}{against} {'aim s':>6}")
+    for (name, _, _, aim), per_entry in zip(rows, times, strict=True):
+        columns = "".join(f" {statistics.median(samples):9.3f} {min(samples):7.3f}" for samples in per_entry)
+        over = " OVER" if aim is not None and statistics.median(per_entry[0]) >= aim else ""
+        print(f"{name:28}{columns} {'' if aim is None else f'{aim:6.2f}':>6}{over}")
 
 
 if __name__ == "__main__":
