@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import shutil
 import subprocess
+import sys
 import tempfile
 import tomllib
 import unicodedata
@@ -119,11 +120,42 @@ def nix_quote(text: str) -> str:
 
 
 @settings(max_examples=200, deadline=None)
-@given(field=st.sampled_from(["name", "description", "author", "email"]),
-       before=st.text(max_size=5), bad=st.characters(categories=REFUSED_CATEGORIES), after=st.text(max_size=5))
+@given(field=st.sampled_from(["name", "description", "author", "email"]), before=st.text(max_size=5),
+       bad=st.characters(categories=REFUSED_CATEGORIES), after=st.text(max_size=5))
 def test_control_characters_and_line_breaks_are_refused_with_the_reason(field, before, bad, after):
     given_answers = {"name": "cell-seg", "description": "d", "author": "Ada", "email": "ada@example.org"}
     given_answers[field] = "x" + before + bad + after
     with pytest.raises(UsageError, match=r"contains a control character \(U\+[0-9A-F]{4}\)"):
         answers("uv-python-ml", **given_answers)
     assert unicodedata.category(bad) in REFUSED_CATEGORIES
+
+
+def test_the_issues_name_and_description_make_a_project_that_parses(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "reproml", "new", str(tmp_path / "proj"), "-t", "pythonml",
+                           "--name", 'My "Best" Model', "--description", 'Segments "cells" \\ fast', "--yes",
+                           "--no-git", "--no-lock"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    conf = (tmp_path / "proj/docs/conf.py").read_text()
+    assert 'project = "My \\"Best\\" Model"' in conf
+    ast.parse(conf)
+    meta = tomllib.loads((tmp_path / "proj/pyproject.toml").read_text())["project"]
+    assert (meta["name"], meta["description"]) == ("my-best-model", 'Segments "cells" \\ fast')
+
+
+def test_a_control_character_typed_at_the_prompt_is_refused_and_asked_again(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from reproml import cli
+
+    monkeypatch.setattr(cli, "_on_a_terminal", lambda: True)
+    typed = ["uv-python-ml", "", "bad\x1b[31m", "Segments cells", "Ada, Lovelace", "Ada", "ada@localhost",
+             "ada@example.org", "3.12", "none", "n", "n", "n",
+             "", "", "", "n"]  # CI, pre-commit and license: defaults; lock: no
+    result = CliRunner().invoke(cli.app, ["new", str(tmp_path / "proj")], input="\n".join(typed) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "--description 'bad\\x1b[31m' contains a control character (U+001B)" in result.output
+    assert "has a comma, which a pyproject.toml author name cannot hold" in result.output
+    assert "'ada@localhost' is not an e-mail address" in result.output
+    meta = tomllib.loads((tmp_path / "proj/pyproject.toml").read_text())["project"]
+    assert meta["description"] == "Segments cells"
+    assert meta["authors"] == [{"name": "Ada", "email": "ada@example.org"}]

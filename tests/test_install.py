@@ -91,7 +91,7 @@ def test_uv_tool_install_with_uv_executables_puts_both_on_path(tmp_path, wheel):
     subprocess.run(["git", "config", "--global", "user.name", "T"], env=env, check=True)
     subprocess.run(["git", "config", "--global", "user.email", "t@example.org"], env=env, check=True)
     done = subprocess.run(
-        [str(bin_dir / "reproml"), "new", "p", "-t", "uv-python-ml", "--yes"],
+        [str(bin_dir / "reproml"), "new", "p", "-t", "uv-python-ml", "--yes", "--no-lock"],
         env=env,
         cwd=home,
         capture_output=True,

@@ -179,7 +179,8 @@ def invoke_new(project: Path) -> bool:
     from reproml.cli import app
     from test_jupyter import runner
 
-    result = runner.invoke(app, ["new", str(project), "-t", "uv-python-ml", "--yes", "--no-docs"])
+    result = runner.invoke(app, ["new", str(project), "-t", "uv-python-ml", "--yes", "--no-docs",
+                                 "--no-lock"])
     if result.exit_code != 0:
         make_project(project, venv=None)
         return False

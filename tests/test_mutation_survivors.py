@@ -68,7 +68,7 @@ def test_force_keeps_foreign_files_inside_reproml_folders_and_git_byte_identical
     before = snapshot(target)
     assert {n for n in before if not n.startswith(".git/")} == set(mine)
 
-    result = runner.invoke(app, ["new", str(target), "-t", "uv-python-ml", "--yes", "--force"])
+    result = runner.invoke(app, ["new", str(target), "-t", "uv-python-ml", "--yes", "--force", "--no-lock"])
 
     assert result.exit_code == 0, result.output
     after = snapshot(target)

@@ -19,7 +19,13 @@ import pytest
 REAL_GIT = shutil.which("git")
 
 
+# `new` as a process, without a lock (uv lock would reach the package indexes; tests/test_lock.py locks).
+NEW = [sys.executable, "-m", "reproml", "new", "--no-lock"]
+
+
 def reproml(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    if args[:1] == ("new",):
+        args = ("new", "--no-lock", *args[1:])
     return subprocess.Popen([sys.executable, "-m", "reproml", *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -95,7 +101,7 @@ def test_a_stopped_run_removes_its_own_parents_but_not_one_another_run_filled(pa
     work.mkdir()
     first = reproml("new", "deep/a/proj", "-t", "uv-python-ml", "--yes", cwd=work)
     wait_for(paused_at_git_init, first)  # first made deep/ and deep/a/ and is paused in its staging folder
-    second = subprocess.run([sys.executable, "-m", "reproml", "new", "deep/b/proj", "-t", "uv-python-ml",
+    second = subprocess.run([*NEW, "deep/b/proj", "-t", "uv-python-ml",
                              "--yes", "--no-git"], cwd=work, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     before = listing(work / "deep/b")
@@ -149,7 +155,7 @@ def fill(disk: Path, leave_kib: int) -> None:
 def test_a_full_disk_is_one_line_and_leaves_nothing(small_disk, tmp_path):
     fill(small_disk, leave_kib=24)  # room for the staging folder and a few files, not for a project
     before = listing(small_disk)
-    done = subprocess.run([sys.executable, "-m", "reproml", "new", str(small_disk / "deep/proj"), "-t",
+    done = subprocess.run([*NEW, str(small_disk / "deep/proj"), "-t",
                            "uv-python-ml", "--yes", "--no-git"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -161,7 +167,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(small_disk, tmp_path):
 def test_a_folder_name_too_long_is_refused_before_anything_is_made(tmp_path):
     name = "p" * 300
     for target in (tmp_path / name, tmp_path / "parent" / name / "proj"):
-        done = subprocess.run([sys.executable, "-m", "reproml", "new", str(target), "--name", "proj", "--yes",
+        done = subprocess.run([*NEW, str(target), "--name", "proj", "--yes",
                                "--no-git"], capture_output=True, text=True, timeout=120)
         assert done.returncode == 3, done.stderr
         assert done.stderr.strip().splitlines() == [
@@ -176,7 +182,7 @@ def test_a_symlink_to_a_folder_is_followed(tmp_path):
     real = tmp_path / "elsewhere" / "real"
     real.mkdir(parents=True)
     (tmp_path / "link").symlink_to(real)
-    done = subprocess.run([sys.executable, "-m", "reproml", "new", "link", "-t", "uv-python-ml", "--yes",
+    done = subprocess.run([*NEW, "link", "-t", "uv-python-ml", "--yes",
                            "--no-git"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Created uv-python-ml project 'link' in link" in done.stdout  # the name is the one typed
@@ -189,7 +195,7 @@ def test_a_symlink_to_a_folder_is_followed(tmp_path):
 def test_a_symlink_to_a_file_or_nothing_is_refused(tmp_path, points_to):
     (tmp_path / "a-file").write_text("x")
     (tmp_path / "link").symlink_to(tmp_path / points_to)
-    done = subprocess.run([sys.executable, "-m", "reproml", "new", "link", "--yes", "--no-git"], cwd=tmp_path,
+    done = subprocess.run([*NEW, "link", "--yes", "--no-git"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr
     assert done.stderr.strip().splitlines() == [

@@ -50,7 +50,8 @@ def user_project(folder: Path, *, git: bool) -> None:
 
 
 def reproml_new(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reproml", "new", *args], cwd=cwd, capture_output=True,
+    new = [sys.executable, "-m", "reproml", "new", "--no-lock"]  # no lock: tests/test_lock.py locks
+    return subprocess.run([*new, *args], cwd=cwd, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -90,7 +91,7 @@ def test_force_keeps_every_file_of_the_users_and_lists_what_differs(tmp_path):
 
 
 def invoke(*args: str):
-    return CliRunner().invoke(app, ["new", *args])
+    return CliRunner().invoke(app, ["new", "--no-lock", *args])
 
 
 def test_force_on_reproml_s_own_project_changes_nothing_and_exits_0(tmp_path):
@@ -176,3 +177,17 @@ def test_a_full_disk_while_moving_in_puts_everything_back(small_disk, tmp_path, 
     assert (small_disk / "filler").stat().st_size > 0  # the disk really was full
     assert snapshot(target) == before
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "proj"]
+
+
+def test_a_symlinked_folder_is_not_written_through(tmp_path):
+    target, elsewhere = tmp_path / "proj", tmp_path / "shared-docs"
+    target.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "index.md").write_text("# Shared docs\n")
+    (target / "docs").symlink_to(elsewhere)
+    result = invoke(str(target), "-t", "uv-python-ml", "--yes", "--no-git", "--force")
+    assert result.exit_code == 6, result.output
+    assert "docs/: yours kept; reproml's version is docs.reproml-new/" in result.stdout
+    assert [p.name for p in elsewhere.iterdir()] == ["index.md"]  # nothing written outside the project
+    assert (elsewhere / "index.md").read_text() == "# Shared docs\n"
+    assert (target / "docs.reproml-new" / "conf.py").is_file()

@@ -23,6 +23,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # not imported here so that every command starts fast.
 ACCELERATOR_CHOICES = "auto, cpu, cuda, cu126, cu130, cu132"
 PYTHON_CHOICES = "3.10-3.14"
+LICENSE_CHOICES = "MIT, Apache-2.0, BSD-3-Clause, none"
 # Sub-groups imported only when they run: name -> (module, attribute, first paragraph of their help). Root
 # `--help` lists them from this text; a test checks it against the real group's help.
 LAZY_COMMANDS = {
@@ -129,6 +130,22 @@ def templates(as_json: bool) -> None:
     help="JupyterLab + ipykernel in the dev environment [default: on].",
 )
 @click.option("--git/--no-git", default=None, help="git init and a first commit [default: on].")
+@click.option("--ci", metavar="github|none", help="CI workflow: GitHub Actions, or none [default: github].")
+@click.option(
+    "--pre-commit/--no-pre-commit",
+    default=None,
+    help="pre-commit hooks: ruff, nbstripout, large files, merge conflicts [default: on].",
+)
+@click.option(
+    "--license",
+    metavar="SPDX",
+    help=f"License: {LICENSE_CHOICES}, with your name and the year [default: MIT].",
+)
+@click.option(
+    "--lock/--no-lock",
+    default=None,
+    help="Write uv.lock (pixi.lock where pixi is installed) now; offline: a warning [default: on].",
+)
 @click.option("-y", "--yes", is_flag=True, help="Ask nothing; use options and defaults.")
 @click.option(
     "--force",

@@ -30,6 +30,10 @@ from reproml.project import TEMPLATE_DIR, make_answers_portable, template_digest
 
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 FRAMEWORKS = ("torch", "none")
+CI_CHOICES = ("github", "none")
+LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "none")  # SPDX identifiers, or none
+# `uv lock` / `pixi lock` at creation: a torch project's first lock reads several large indexes.
+LOCK_TIMEOUT = 300.0
 # The identity git falls back to when neither git config nor --author/--email gives one (a warning says so).
 FALLBACK_IDENTITY = ("reproml", "reproml@localhost")
 # What validate-pyproject accepts as an author e-mail (format idn-email), without quotes, commas or brackets.
@@ -52,6 +56,10 @@ class NewOptions:
     docs: bool | None = None
     jupyter: bool | None = None
     git: bool | None = None  # None: yes (interactive: asked)
+    ci: str | None = None
+    pre_commit: bool | None = None
+    license: str | None = None
+    lock: bool | None = None  # None: yes (interactive: asked)
     force: bool = False
 
 
@@ -116,7 +124,9 @@ def create_project(options: NewOptions, *, interactive: bool = False) -> NewResu
     if git and not git_existed:
         warnings.extend(_identity_warnings(answers))
     try:
-        files, committed, report = _render_and_move(answers, dest, git=git, force=options.force)
+        files, committed, report = _render_and_move(
+            answers, dest, git=git, force=options.force, lock=answers["lock"], warnings=warnings
+        )
     except _Stopped as stop:
         name = signal.Signals(stop.signal_number).name
         raise Interrupted(
@@ -158,29 +168,25 @@ def build_answers(options: NewOptions, preset: Preset, dest: Path) -> dict[str, 
         )
     if framework == "none" and options.accelerator not in (None, "auto", "cpu"):
         raise UsageError("--accelerator needs --framework torch")
-    # Quotes, backslashes and Markdown marks are escaped for each file they land in (template/snippets/
-    # escape.jinja); what no file can hold as typed is refused.
+    ci = options.ci or "github"
+    if ci not in CI_CHOICES:
+        raise UsageError(f"unknown --ci '{ci}'", hint="use github or none")
+    license_id = options.license or "MIT"
+    if license_id not in LICENSES:
+        raise UsageError(f"unknown --license '{license_id}'", hint=f"use one of {', '.join(LICENSES)}")
     for label, value in (
         ("--description", options.description),
         ("--author", options.author),
         ("--email", options.email),
     ):
-        bad = control_character(value or "")
-        if bad:
-            raise UsageError(f"{label} {value!r} contains a control character ({bad}): give one line of text")
-    if options.author and "," in options.author:
-        raise UsageError(
-            f"--author '{options.author}' has a comma, which an author name in pyproject.toml cannot hold"
-        )
+        _check_text(label, value)
+    # git's name or e-mail (`me@localhost`) that pyproject.toml cannot take is left out rather than refused.
     author = options.author if options.author is not None else _git_config("user.name")
     if options.author is None and (control_character(author) or "," in author):
-        author = ""  # git's name cannot go into pyproject.toml as it is: left out rather than refused
+        author = ""
     email = options.email.strip() if options.email is not None else _git_config("user.email")
-    if email and not EMAIL.fullmatch(email):
-        if options.email is None:  # git's (me@localhost): left out of pyproject.toml rather than refused
-            email = ""
-        else:
-            raise UsageError(f"'{email}' is not an e-mail address", hint="name@domain.tld")
+    if options.email is None and not EMAIL.fullmatch(email):
+        email = ""
     answers: dict[str, Any] = {
         "preset": preset.name,
         "project_name": names.title,
@@ -193,10 +199,32 @@ def build_answers(options: NewOptions, preset: Preset, dest: Path) -> dict[str, 
         "framework": framework,
         "docs": True if options.docs is None else options.docs,
         "jupyter": True if options.jupyter is None else options.jupyter,
+        "ci": ci,
+        "pre_commit": options.pre_commit is not False,
+        "license": license_id,
+        "lock": options.lock is not False,
     }
+    if license_id != "none":
+        import datetime
+
+        answers["copyright_year"] = str(datetime.date.today().year)
     if framework == "torch":
         answers["accelerator"] = accelerator
     return answers
+
+
+def _check_text(label: str, value: str | None) -> None:
+    """Refuse an answer no project file can hold as typed. Quotes, backslashes, `${` and Markdown marks are
+    not refused: template/snippets/escape.jinja escapes them for each file they land in."""
+    if not value:
+        return
+    bad = control_character(value)
+    if bad:
+        raise UsageError(f"{label} {value!r} contains a control character ({bad}): give one line of text")
+    if label == "--author" and "," in value:
+        raise UsageError(f"--author '{value}' has a comma, which a pyproject.toml author name cannot hold")
+    if label == "--email" and not EMAIL.fullmatch(value.strip()):
+        raise UsageError(f"'{value.strip()}' is not an e-mail address", hint="name@domain.tld")
 
 
 def _git_config(key: str) -> str:
@@ -258,7 +286,7 @@ def _short(path: Path | str) -> str:
 def _os_error(exc: OSError, dest: Path, staging: Path | None = None) -> DestinationError:
     """One line naming the path and the cause (a full disk, a name too long...); a path inside the staging
     folder is shown where it was going."""
-    where = Path(exc.filename) if exc.filename else dest
+    where = Path(os.fsdecode(exc.filename)) if exc.filename else dest
     if staging is not None and where.is_relative_to(staging / "project"):
         where = dest / where.relative_to(staging / "project")
     elif staging is not None and where.is_relative_to(staging):
@@ -342,7 +370,13 @@ def _remove_created(created: list[tuple[Path, int, int]]) -> None:
 
 
 def _render_and_move(
-    answers: dict[str, Any], dest: Path, *, git: bool, force: bool
+    answers: dict[str, Any],
+    dest: Path,
+    *,
+    git: bool,
+    force: bool,
+    lock: bool = False,
+    warnings: list[str] | None = None,
 ) -> tuple[list[str], bool, ForceReport | None]:
     created: list[tuple[Path, int, int]] = []
     staging: Path | None = None
@@ -358,6 +392,10 @@ def _render_and_move(
                 raise DestinationError(f"cannot write to {dest.parent}: {exc.strerror or exc}") from None
             rendered = staging / "project"
             render(answers, rendered)
+            if lock:
+                problem = lock_environment(rendered, get_preset(answers["preset"]).manager)
+                if problem and warnings is not None:
+                    warnings.append(problem)
             files = sorted(p.relative_to(rendered).as_posix() for p in rendered.rglob("*") if p.is_file())
             committed = False
             if git and not (dest / ".git").exists():
@@ -395,6 +433,36 @@ def render(answers: dict[str, Any], target: Path) -> None:
         raise ReproError(f"rendering the template failed: {exc}") from None
     # Portable (no path of this machine) and versioned: `reproml update` and `doctor` read it.
     make_answers_portable(target, template_digest(TEMPLATE_DIR))
+
+
+def lock_environment(project: Path, manager: str) -> str | None:
+    """Write the project's lock file (uv.lock, or pixi.lock where pixi is on PATH), so that every machine
+    installs the same versions from the first `uv sync`. A failure (no network, an unreachable index) is not
+    fatal: it returns the one-line warning naming the command to run later, and leaves no lock behind."""
+    pixi = manager == "pixi"
+    if pixi:
+        tool, lock_file = process.which("pixi"), "pixi.lock"
+        if tool is None:  # the warning that pixi is missing already says how to install it
+            return None
+    else:
+        from reproml.tools import uv_executable
+
+        tool, lock_file = uv_executable(), "uv.lock"
+    command = f"{'pixi' if pixi else 'uv'} lock"
+    later = f"the project has no {lock_file} yet: run `{command}` in it"
+    if tool is None:
+        return f"{later} once uv is installed"
+    done = process.run([tool, "lock"], cwd=project, timeout=LOCK_TIMEOUT, check=False)
+    if pixi:
+        shutil.rmtree(project / ".pixi", ignore_errors=True)  # pixi's workspace cache: not project files
+    if done.ok and (project / lock_file).is_file():
+        return None
+    (project / lock_file).unlink(missing_ok=True)  # never a half-written lock
+    if done.returncode == 124:
+        why = f"`{command}` did not finish within {LOCK_TIMEOUT:g} s"
+    else:
+        why = f"`{command}` failed: {process.last_line(done.stderr or done.stdout)}"
+    return f"{later} when the package indexes are reachable ({why})"
 
 
 def _identity_warnings(answers: dict[str, Any]) -> list[str]:
@@ -474,10 +542,16 @@ def _merge_into(rendered: Path, dest: Path) -> ForceReport:
         for name in list(folders):
             source = here / name
             target = dest / source.relative_to(rendered)
+            relative = source.relative_to(rendered).as_posix()
             if not os.path.lexists(target):
                 moves.append((source, target))
-                report.added.append(source.relative_to(rendered).as_posix() + "/")
+                report.added.append(relative + "/")
                 folders.remove(name)  # moved as a whole
+            elif target.is_symlink() and target.is_dir():  # nothing is written through the user's link
+                beside = _beside(target, source)
+                moves.append((source, beside))
+                report.beside.append((relative + "/", beside.relative_to(dest).as_posix() + "/"))
+                folders.remove(name)
             elif not target.is_dir():
                 raise DestinationError(f"{target} is a file; reproml needs a folder there")
         for name in sorted(files):
@@ -650,11 +724,12 @@ def _ask_missing(options: NewOptions, recommended: str) -> NewOptions:
     if options.name is None:
         options.name = ask("Project name", Path(options.path).name, project_names)
     if options.description is None:
-        options.description = ask("Description", "A reproducible machine-learning project")
+        default = "A reproducible machine-learning project"
+        options.description = ask("Description", default, lambda v: _check_text("--description", v))
     if options.author is None:
-        options.author = ask("Author", _git_config("user.name"))
+        options.author = ask("Author", _git_config("user.name"), lambda v: _check_text("--author", v))
     if options.email is None:
-        options.email = ask("E-mail", _git_config("user.email"))
+        options.email = ask("E-mail", _git_config("user.email"), lambda v: _check_text("--email", v))
     if options.python is None:
         options.python = click.prompt(
             "Python",
@@ -675,4 +750,12 @@ def _ask_missing(options: NewOptions, recommended: str) -> NewOptions:
         options.jupyter = click.confirm("JupyterLab in the dev environment?", default=True)
     if options.git is None:
         options.git = click.confirm("git init and a first commit?", default=True)
+    if options.ci is None:
+        options.ci = click.prompt("CI workflow", type=click.Choice(CI_CHOICES), default="github")
+    if options.pre_commit is None:
+        options.pre_commit = click.confirm("pre-commit hooks (ruff, nbstripout, ...)?", default=True)
+    if options.license is None:
+        options.license = click.prompt("License", type=click.Choice(LICENSES), default="MIT")
+    if options.lock is None:
+        options.lock = click.confirm("Lock the environment now (needs the package indexes)?", default=True)
     return options
