@@ -9,6 +9,8 @@ it came from (PyTorch release matrix in the shared environment facts, checked 20
   library (:func:`build_fake_wheels`): torch 2.13.0+cuXXX and torchvision 0.28.0+cuXXX (``torch==2.13.0``).
   ``torch.version.cuda`` reports the build ("13.0"), ``torch.cuda.is_available()`` is False.
 - ``/whl/cu128``: like the real one it stops at torch 2.11: torch 2.11.0+cu128 and torchvision 0.26.0+cu128.
+- every build also serves a torchaudio stand-in, ``2.11.0+<build>`` (torchaudio stopped following torch's
+  version at 2.11), so a test sees which index a PyTorch-family package added later came from.
 
 Routes: ``/whl/<build>/`` lists the projects, ``/whl/<build>/<project>/`` links each file as
 ``/files/<build>/<file>#sha256=<hex>`` with its core metadata (PEP 658/714: ``<file>.metadata``), so uv never
@@ -149,13 +151,29 @@ def build_fake_wheels(dest: Path) -> dict[str, tuple[Path, ...]]:
     return builds
 
 
+TORCHAUDIO_VERSION = "2.11.0"
+
+
+def build_fake_torchaudio(dest: Path, build: str) -> Path:
+    """A torchaudio ``2.11.0+<build>`` stand-in that reports its build (``torchaudio.version.build``)."""
+    version = f"{TORCHAUDIO_VERSION}+{build}"
+    files = {
+        "torchaudio/__init__.py": "import torch  # noqa: F401\n\nfrom torchaudio.version import __version__\n"
+                                  "from torchaudio.version import build\n",
+        "torchaudio/version.py": f'__version__ = "{version}"\nbuild = "{build}"\n',
+    }
+    return build_wheel(dest / build, "torchaudio", version, files, requires=["torch"],
+                       summary=f"reproml test stand-in for torchaudio {build}")
+
+
 def index_layout(fake_dir: Path) -> dict[str, tuple[Path, ...]] | None:
     """Every build of the stand-in: the real CPU wheels plus fakes built into ``fake_dir`` (None without the
-    CPU wheels)."""
+    CPU wheels), each build with its torchaudio stand-in."""
     cpu = find_wheels()
     if not cpu or "torchvision" not in cpu:
         return None
-    return {"cpu": (cpu["torch"], cpu["torchvision"]), **build_fake_wheels(fake_dir)}
+    layout = {"cpu": (cpu["torch"], cpu["torchvision"]), **build_fake_wheels(fake_dir)}
+    return {build: (*wheels, build_fake_torchaudio(fake_dir, build)) for build, wheels in layout.items()}
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -217,6 +217,63 @@ def update(path: str | None, **given: Any) -> None:
         sys.exit(result.exit_code)
 
 
+def _package_options(remove: bool) -> Any:
+    """The options `add` and `remove` share (remove has no --dry-run-free variant: both have all of them)."""
+    verb = "remove" if remove else "add"
+
+    def decorate(command: Any) -> Any:
+        for option in reversed([
+            click.argument("packages", nargs=-1, required=True, metavar="PKG..."),
+            click.option("--pypi", is_flag=True, help="Pixi: a PyPI package (uv projects: always PyPI)."),
+            click.option("--conda", is_flag=True,
+                         help="Pixi: a conda-forge package [default in Pixi projects]."),
+            click.option("--group", metavar="NAME",
+                         help="uv: a dependency group (dev, docs, test...); Pixi: a feature "
+                         "[default: the project's own dependencies]."),
+            click.option("--nix", is_flag=True,
+                         help=f"{verb.capitalize()} nixpkgs attributes (ffmpeg, python3Packages.black) "
+                         "in the dev shell, through .nix/packages.nix."),
+            click.option("--dry-run", is_flag=True, help="Print the diff; change nothing."),
+            click.option("--project", "path", default=".", type=click.Path(), metavar="PATH",
+                         help="The project [default: the current folder]."),
+        ]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+@app.command(context_settings=CONTEXT)
+@_package_options(remove=False)
+def add(**given: Any) -> None:
+    """Add packages the way this project's preset needs (the PyTorch family follows torch), all or nothing."""
+    _change_packages("add", given)
+
+
+@app.command(context_settings=CONTEXT)
+@_package_options(remove=True)
+def remove(**given: Any) -> None:
+    """Remove packages (and their now unused sources), all or nothing."""
+    _change_packages("remove", given)
+
+
+def _change_packages(action: str, given: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    from reproml.commands.add import ChangeOptions, add_packages, remove_packages
+
+    options = ChangeOptions(**{**given, "path": Path(given["path"])})
+    result = (add_packages if action == "add" else remove_packages)(options)
+    if options.dry_run:
+        sys.stdout.write(result.diff or "nothing would change\n")
+        click.echo("reproml: dry run: nothing was changed", err=True)
+        return
+    for line in result.done:
+        click.echo(f"reproml: {line}", err=True)
+    for line in result.notes:
+        click.echo(f"reproml: next: {line}", err=True)
+
+
 for _name, (_, _, _help) in LAZY_COMMANDS.items():
     app.add_command(NotLoaded(_name, help=_help))
 

@@ -40,8 +40,9 @@ let
     });
     stdenv = { cc = { cc = fake "gcc"; }; };
     cudaPackages = { cudatoolkit = fake "cudatoolkit"; cudnn = fake "cudnn"; };
+    python3Packages = { black = fake "black"; };  # a nested attribute path for .nix/packages.nix
   } // lib.genAttrs [ "pixi" "uv" ] tool // lib.genAttrs [
-    "git" "pandoc" "bashInteractive" "zlib" "libGL" "glib"
+    "git" "pandoc" "bashInteractive" "zlib" "libGL" "glib" "ffmpeg" "graphviz"
     "python310" "python311" "python312" "python313" "python314"
   ] fake;
   # The same fixed point as nixpkgs: each overlay sees the final set and the one before it.
