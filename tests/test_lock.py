@@ -1,7 +1,7 @@
-"""`new` locks the environment at creation (uv lock; pixi lock where pixi is on PATH), and a lock that cannot be
-made (no network, an unreachable index, a timeout) leaves a whole project, no lock file and one warning naming
-the command to run later. Real uv everywhere; a stand-in only for pixi, which this machine lacks. Locking against
-PyPI and the loopback PyTorch index: tests/e2e/test_lock_at_creation.py."""
+"""`new` locks the environment at creation (uv lock; pixi lock where pixi is on PATH), and a lock that cannot
+be made (no network, an unreachable index, a timeout) leaves a whole project, no lock file and one warning
+naming the command to run later. Real uv everywhere; a stand-in only for pixi, which this machine lacks.
+Locking against PyPI and the loopback PyTorch index: tests/e2e/test_lock_at_creation.py."""
 
 from __future__ import annotations
 
