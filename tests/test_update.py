@@ -398,3 +398,34 @@ def test_ctrl_c_during_the_merge_does_not_cut_it_half_way(tmp_path, monkeypatch)
     assert code == 0, err
     assert git(root, "status", "--porcelain") == ""
     assert len(git(root, "log", "-1", "--format=%P").split()) == 2
+
+
+def test_untracked_files_where_the_template_puts_its_own_are_refused(tmp_path):
+    root = made_by_010(tmp_path / "cell-seg", docs=False)
+    (root / "docs").mkdir()
+    (root / "docs/conf.py").write_text("# my own, not committed\n")
+    before = state(root)
+    result = update(root, "--docs")
+    assert result.exit_code == 5
+    assert result.output.strip().splitlines() == [
+        "reproml: error: files that are not in git are where the template puts its own: docs/conf.py (move "
+        "them away or commit them first)"]
+    assert state(root) == before and (root / "docs/conf.py").read_text() == "# my own, not committed\n"
+
+
+def test_lock_refreshes_a_stale_lock_with_the_managers_own_command(tmp_path, monkeypatch):
+    # pixi cannot be installed here: a stand-in that writes pixi.lock as `pixi lock` does.
+    stand_in = tmp_path / "bin" / "pixi"
+    stand_in.parent.mkdir()
+    stand_in.write_text('#!/bin/sh\n[ "$1" = lock ] && printf "version: 6\\n# relocked\\n" > pixi.lock\n')
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+    root = made_by_010(tmp_path / "cell-seg", "global-python-ml")
+    (root / "pixi.lock").write_text("version: 6\n")
+    git(root, "add", "pixi.lock")
+    git(root, "commit", "-q", "-m", "lock")
+    result = update(root, "--accelerator", "cpu", "--lock")
+    assert result.exit_code == 0, result.output
+    assert "pixi.lock refreshed with `pixi lock`: review and commit it" in result.output
+    assert (root / "pixi.lock").read_text() == "version: 6\n# relocked\n"
+    assert git(root, "status", "--porcelain") == " M pixi.lock\n"

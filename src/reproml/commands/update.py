@@ -138,6 +138,7 @@ def _update(options: UpdateOptions) -> UpdateResult:
         if conflicts:  # nothing is written: they are notes, not a merge left to do
             result.notes.append(f"the merge would leave conflict markers in: {', '.join(conflicts)}")
         return result
+    _refuse_untracked_in_the_way(root, head, render_commit)
     old_pyproject = _show(root, head, "pyproject.toml")
     with _uninterruptible():
         _merge(root, render_commit, answers, result)
@@ -183,6 +184,17 @@ def _refuse_unsafe_state(root: Path) -> None:
         raise ProjectError(
             f"{root} has {len(status)} uncommitted change{'s' if len(status) > 1 else ''}",
             hint="commit or stash them first, so that the update cannot lose any: `git status` lists them",
+        )
+
+
+def _refuse_untracked_in_the_way(root: Path, head: str, render_commit: str) -> None:
+    """git merge would refuse to overwrite them, with a message naming git's internals; say it plainly."""
+    added = _git(root, "diff", "--name-only", "--no-renames", "--diff-filter=A", "-z", head, render_commit)
+    in_the_way = [name for name in added.stdout.split("\0") if name and os.path.lexists(root / name)]
+    if in_the_way:
+        raise ProjectError(
+            f"files that are not in git are where the template puts its own: {', '.join(in_the_way)}",
+            hint="move them away or commit them first",
         )
 
 
