@@ -1,5 +1,5 @@
-"""`reproml add` / `reproml remove`: options, names, and all-or-nothing under Ctrl-C, with real uv (no network:
-every index is a local server)."""
+"""`reproml add` / `reproml remove`: options, names, and all-or-nothing under Ctrl-C, with real uv (no
+network: every index is a local server)."""
 
 from __future__ import annotations
 

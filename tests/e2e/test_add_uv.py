@@ -78,8 +78,8 @@ def test_torchaudio_follows_torch(tmp_path, uv_env, torch_index, accelerator):
     # The environment really gets that build's wheel (auto: the newest CUDA extra).
     place, build = sorted(PLACES[accelerator].items(), key=lambda item: str(item[0]))[-1]
     run(["uv", "sync", *(["--extra", place] if place else [])], project, uv_env)
-    probe = run(["uv", "run", "--no-sync", "python", "-c",
-                 "import torchaudio; print(torchaudio.__version__, torchaudio.version.build)"], project, uv_env)
+    script = "import torchaudio; print(torchaudio.__version__, torchaudio.version.build)"
+    probe = run(["uv", "run", "--no-sync", "python", "-c", script], project, uv_env)
     assert probe.stdout.split() == [f"2.11.0+{build}", build]
 
     done = reproml(["remove", "torchaudio"], project, uv_env)
