@@ -358,7 +358,7 @@ def paused_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str) ->
     return marker
 
 
-def ctrl_c_at(marker: Path, root: Path, tmp: Path) -> tuple[int, str]:
+def ctrl_c_at(marker: Path, root: Path, tmp: Path, number: int = signal.SIGINT) -> tuple[int, str]:
     proc = subprocess.Popen([sys.executable, "-m", "reproml", "update", str(root)], text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             env={**os.environ, "TMPDIR": str(tmp)})
@@ -367,13 +367,18 @@ def ctrl_c_at(marker: Path, root: Path, tmp: Path) -> tuple[int, str]:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, number)
     _, err = proc.communicate(timeout=60)
     return proc.returncode, err
 
 
-@pytest.mark.parametrize("step", ["commit-tree", "write-tree"])
-def test_ctrl_c_before_the_merge_leaves_the_repository_as_it_was(tmp_path, monkeypatch, step):
+@pytest.mark.parametrize(("step", "number", "expected", "last_line"), [
+    ("commit-tree", signal.SIGINT, 130, "reproml: interrupted; nothing was left half-written"),
+    ("write-tree", signal.SIGINT, 130, "reproml: interrupted; nothing was left half-written"),
+    ("commit-tree", signal.SIGTERM, 143, "reproml: error: stopped by SIGTERM; the project is as it was"),
+])
+def test_a_signal_before_the_merge_leaves_the_repository_as_it_was(tmp_path, monkeypatch, step, number,
+                                                                   expected, last_line):
     root = made_by_010(tmp_path / "cell-seg")
     (root / "src/cell_seg/model.py").write_text("X = 1\n")
     git(root, "add", "-A")
@@ -382,9 +387,9 @@ def test_ctrl_c_before_the_merge_leaves_the_repository_as_it_was(tmp_path, monke
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     marker = paused_git(tmp_path, monkeypatch, step)
-    code, err = ctrl_c_at(marker, root, scratch)
-    assert code == 130, err
-    assert err.strip().splitlines()[-1] == "reproml: interrupted; nothing was left half-written"
+    code, err = ctrl_c_at(marker, root, scratch, number)
+    assert code == expected, err
+    assert err.strip().splitlines()[-1] == last_line
     assert state(root) == before
     assert list(scratch.iterdir()) == []  # the render's temporary folder is gone too
 

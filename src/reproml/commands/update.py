@@ -243,9 +243,10 @@ def _find_base(root: Path) -> tuple[str, str | None]:
 
 def _write_tree(root: Path, folder: Path, index: Path) -> str:
     """The render as a git tree, through a temporary index: the user's index and files are not touched."""
-    env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(folder)}
-    _git(root, "add", "-A", ".", extra_env=env)
-    return _git(root, "write-tree", extra_env=env).stdout.strip()
+    git_dir = _git(root, "rev-parse", "--absolute-git-dir").stdout.strip()
+    env = {"GIT_DIR": git_dir, "GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(folder)}
+    _git(folder, "add", "-A", ".", extra_env=env)  # run inside the render: "." is all of it
+    return _git(folder, "write-tree", extra_env=env).stdout.strip()
 
 
 def _commit_render(root: Path, tree: str, base: str, answers: dict[str, Any]) -> str:
@@ -255,7 +256,7 @@ def _commit_render(root: Path, tree: str, base: str, answers: dict[str, Any]) ->
         f"{TRAILER}: {answers['preset']} {__version__}\n"
     )
     return _git(
-        root, "commit-tree", tree, "-p", base, input_text=message, extra_env=RENDER_IDENTITY
+        root, "commit-tree", "--no-gpg-sign", tree, "-p", base, input_text=message, extra_env=RENDER_IDENTITY
     ).stdout.strip()
 
 
