@@ -194,6 +194,20 @@ def test_outside_a_git_repository_is_refused(tmp_path):
     assert sorted(files_in(root)) == before
 
 
+def test_a_project_inside_a_larger_repository_is_refused(tmp_path):
+    outer = tmp_path / "mono"
+    project = made_by_010(outer / "cell-seg")
+    shutil.rmtree(project / ".git")
+    git(outer, "init", "-q", "-b", "main")
+    git(outer, "add", "-A")
+    git(outer, "commit", "-q", "-m", "monorepo")
+    before = state(outer)
+    result = update(project)
+    assert result.exit_code == 5
+    assert f"{project} is inside the git repository {outer}: update merges whole" in result.output
+    assert state(outer) == before
+
+
 def test_a_merge_in_progress_is_refused(tmp_path):
     root = made_by_010(tmp_path / "cell-seg")
     (root / "src/cell_seg/model.py").write_text("X = 1\n")

@@ -165,6 +165,11 @@ def _repository_root(path: Path) -> Path:
             hint="update merges with git: run `git init && git add -A && git commit -m 'Start'` first",
         )
     root = Path(done.stdout.strip())
+    if (start / ANSWERS_FILE).is_file() and start.resolve() != root.resolve():
+        raise ProjectError(
+            f"{start} is inside the git repository {root}: update merges whole repositories",
+            hint="give the project a repository of its own: git init in it",
+        )
     if not (root / ANSWERS_FILE).is_file():
         raise ProjectError(
             f"{root} has no {ANSWERS_FILE}: it was not made by reproml, or not at its top folder"
