@@ -11,8 +11,13 @@ alive: each protects a behaviour a user would pay for, with expected values writ
 
 from __future__ import annotations
 
+import http.server
 import os
+import socket
+import threading
+import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -277,3 +282,117 @@ def test_detect_driver_through_nvidia_smi(no_driver_files, monkeypatch, body, ex
 
 def test_no_driver_anywhere(no_driver_files):
     assert gpu.detect_driver({}) == gpu.Driver(None, "none", None)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# token handling over HTTP: where reproml sends the token, and what it makes of the answers
+
+
+class Listener(http.server.ThreadingHTTPServer):
+    """A loopback HTTP server: records each request (method, path, headers, body), answers ``status``."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Recording)
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.status = 200
+
+
+class _Recording(http.server.BaseHTTPRequestHandler):
+    server: Listener
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.requests.append((self.command, self.path, dict(self.headers.items()), body))
+        self.send_response(self.server.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def listener(monkeypatch) -> Iterator[Listener]:
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    server = Listener()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def record_for(port: int, ip: str = "127.0.0.1") -> js.ServerRecord:
+    return js.ServerRecord(project="/p", pid=4242, create_time=0.0, cmdline=["python"], port=port, ip=ip,
+                           app="lab", started_at=0.0, log="/p/.reproml/jupyter.log", manager="uv")
+
+
+@pytest.mark.parametrize(("status", "answer"), [(200, "ok"), (204, None), (401, "auth"), (403, "auth"),
+                                                 (404, None), (500, None)])
+def test_probe_sends_the_token_to_api_status_and_reads_the_answer(listener, status, answer):
+    listener.status = status
+    assert js.probe(record_for(listener.server_port), "t0ken", timeout=5) == answer
+    [(method, path, headers, _)] = listener.requests
+    assert (method, path, headers["Authorization"]) == ("GET", "/api/status", "token t0ken")
+
+
+def test_probe_without_a_token_sends_no_authorization(listener):
+    assert js.probe(record_for(listener.server_port), None, timeout=5) == "ok"
+    [(_, _, headers, _)] = listener.requests
+    assert "Authorization" not in headers
+
+
+@pytest.mark.parametrize(("status", "accepted"), [(200, True), (204, True), (403, False), (500, False)])
+def test_shutdown_posts_the_token_to_api_shutdown(listener, status, accepted):
+    listener.status = status
+    assert js.request_shutdown(record_for(listener.server_port), "t0ken", timeout=5) is accepted
+    [(method, path, headers, body)] = listener.requests
+    assert (method, path, headers["Authorization"], body) == ("POST", "/api/shutdown", "token t0ken", b"")
+
+
+def test_shutdown_without_a_token_sends_nothing(listener):
+    assert js.request_shutdown(record_for(listener.server_port), None, timeout=5) is False
+    assert js.request_shutdown(record_for(listener.server_port), "", timeout=5) is False
+    assert listener.requests == []
+
+
+def test_the_token_never_goes_through_a_proxy(listener, monkeypatch):
+    """A proxy (from http_proxy) would see the token: reproml talks to the server directly."""
+    proxy = Listener()
+    threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(var, f"http://127.0.0.1:{proxy.server_port}")
+        record = record_for(listener.server_port)
+        assert js.probe(record, "t0ken", timeout=5) == "ok"
+        assert js.request_shutdown(record, "t0ken", timeout=5) is True
+        assert proxy.requests == [] and len(listener.requests) == 2
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_probe_of_a_server_that_never_answers_gives_up_at_its_timeout():
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        started = time.monotonic()
+        assert js.probe(record_for(silent.getsockname()[1]), "t0ken", timeout=0.5) is None
+        assert js.request_shutdown(record_for(silent.getsockname()[1]), "t0ken", timeout=0.5) is False
+        assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(("ip", "url"), [
+    ("127.0.0.1", "http://127.0.0.1:8888/"),
+    ("0.0.0.0", "http://127.0.0.1:8888/"),  # reached on loopback when it binds every address
+    ("::1", "http://[::1]:8888/"),
+    ("192.168.1.5", "http://192.168.1.5:8888/"),
+])
+def test_where_reproml_reaches_a_server(ip, url):
+    assert record_for(8888, ip).base_url() == url
