@@ -448,3 +448,21 @@ def test_lock_refreshes_a_stale_lock_with_the_managers_own_command(tmp_path, mon
     assert "pixi.lock refreshed with `pixi lock`: review and commit it" in result.output
     assert (root / "pixi.lock").read_text() == "version: 6\n# relocked\n"
     assert git(root, "status", "--porcelain") == " M pixi.lock\n"
+
+
+def test_a_project_made_without_git_takes_the_commit_that_added_its_answers_as_base(tmp_path):
+    made = runner.invoke(app, ["new", str(tmp_path / "p"), "-t", "uv-python-ml", "--yes", "--no-git",
+                               "--no-lock"])
+    assert made.exit_code == 0, made.output
+    root = tmp_path / "p"
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "Create project")  # as `new --no-git` says to
+    added = git(root, "rev-parse", "HEAD").strip()
+    result = update(root, "--check")
+    assert result.exit_code == 0, result.output
+    assert f"the commit that added .copier-answers.yml ({added[:10]}) is the base" in result.output
+    assert update(root, "--no-jupyter").exit_code == 0
+    assert "jupyterlab" not in (root / "pyproject.toml").read_text()
+    second = update(root, "--check")
+    assert second.exit_code == 0 and "note:" not in second.output  # the render is recorded now
