@@ -10,6 +10,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -50,22 +51,44 @@ def read_until(fd: int, pattern: str, timeout: float = 20.0) -> str:
     return seen.decode(errors="replace")
 
 
+def _wait_or_kill(pid: int, timeout: float) -> int | None:
+    """The child's exit status, or None after killing it at the deadline: a failing test never leaves a
+    `reproml new` waiting at a prompt behind it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return None
+
+
 @pytest.mark.parametrize("answers_before_ctrl_c", [0, 2])
 def test_ctrl_c_at_a_prompt_on_a_real_terminal_is_one_line_and_exit_130(tmp_path, answers_before_ctrl_c):
     target = tmp_path / "proj"
     pid, fd = pty.fork()
     if pid == 0:  # the child: reproml new on a real terminal, so it asks its questions
+        # As a shell starts a foreground job: default Ctrl-C handling, whatever the test process had.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
         os.execvp(sys.executable, [sys.executable, "-m", "reproml", "new", str(target)])
-    output = read_until(fd, r"Preset \[")
-    assert "Preset [" in output, output
-    for answer in ["uv-python-ml", "my-model"][:answers_before_ctrl_c]:
-        os.write(fd, answer.encode() + b"\r")
-        output += read_until(fd, r"\]: $|: $")
-    os.write(fd, b"\x03")  # Ctrl-C, as the terminal sends it: SIGINT to the foreground process
-    output += read_until(fd, r"interrupted")
-    output += read_until(fd, r"$a", timeout=5)  # drain until the child exits
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
+    status = None
+    output = ""
+    try:
+        output = read_until(fd, r"Preset \[", timeout=60)
+        assert "Preset [" in output, output
+        for answer in ["uv-python-ml", "my-model"][:answers_before_ctrl_c]:
+            os.write(fd, answer.encode() + b"\r")
+            output += read_until(fd, r"\]: $|: $", timeout=60)
+        os.write(fd, b"\x03")  # Ctrl-C, as the terminal sends it: SIGINT to the foreground process
+        output += read_until(fd, r"interrupted", timeout=60)
+        output += read_until(fd, r"$a", timeout=5)  # drain until the child exits
+    finally:
+        status = _wait_or_kill(pid, timeout=30)
+        os.close(fd)
+    assert status is not None, f"reproml new did not exit after Ctrl-C:\n{output}"
     assert os.waitstatus_to_exitcode(status) == 130, output
     assert "Traceback" not in output and "Abort" not in output
     assert output.count("reproml: interrupted") == 1
