@@ -93,7 +93,9 @@ def stalling_index() -> Iterator[tuple[str, threading.Event]]:
 
 
 @pytest.mark.skipif(uv_executable() is None, reason="uv is not installed")
-def test_ctrl_c_during_the_lock_puts_every_file_back(tmp_path, stalling_index):
+@pytest.mark.parametrize(("signal_number", "status", "said"), [
+    (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "stopped by SIGTERM")])
+def test_a_signal_during_the_lock_puts_every_file_back(tmp_path, stalling_index, signal_number, status, said):
     url, asked = stalling_index
     answers = answers_for("pythonml", accelerator="cpu", docs=False, jupyter=False)
     answers["torch_index_base"] = f"{url}/whl"
@@ -110,12 +112,12 @@ def test_ctrl_c_during_the_lock_puts_every_file_back(tmp_path, stalling_index):
     try:
         assert asked.wait(30), "uv never asked the index"
         assert (project / "pyproject.toml").read_bytes() != before[project / "pyproject.toml"]  # half-way
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal_number)
         _, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr
+    assert proc.returncode == status, stderr
+    assert said in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert {p: p.read_bytes() for p in guarded} == before
     assert not (project / "uv.lock").exists()  # none before, none after

@@ -146,3 +146,15 @@ def test_a_lock_stale_before_add_is_reported(cpu_project, uv_env):
     assert done.returncode == 5
     assert "uv.lock was already out of date with pyproject.toml before this change" in done.stderr
     assert snapshot(cpu_project) == before
+
+
+def test_add_and_remove_keep_the_torch_of_the_extra_installed(tmp_path, uv_env, torch_index):
+    """uv remove syncs exactly and without extras: in an auto project that would uninstall torch."""
+    project = make(tmp_path, "uv-python-ml", torch_index, accelerator="auto", docs=False, jupyter=False)
+    run(["uv", "sync", "--extra", "cu130"], project, uv_env, timeout=300)
+    for action in ("add", "remove"):
+        done = reproml([action, "six"], project, uv_env)
+        assert done.returncode == 0, done.stderr
+        probe = run(["uv", "run", "--no-sync", "python", "-c", "import torch; print(torch.__version__)"],
+                    project, uv_env)
+        assert probe.stdout.strip() == "2.13.0+cu130", action

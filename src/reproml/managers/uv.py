@@ -179,6 +179,9 @@ def add(project: Project, options: ChangeOptions) -> Outcome:
     outcome.done.append("uv.lock updated")
     if family:
         outcome.notes.append(_sync_hint(places))
+    elif any(in_torch_family(s) for s in specs):  # no torch routing in this project to follow
+        outcome.notes.append("this project has no PyTorch index routing: PyTorch packages come from PyPI, "
+                             "which on Linux means the CUDA build (several GB of NVIDIA wheels)")
     return outcome
 
 
@@ -204,7 +207,10 @@ def remove(project: Project, options: ChangeOptions) -> Outcome:
                 _run(project, ["remove", "--frozen", "--optional", extra, spec])
         _drop_orphan_sources(project, [normalize(split_requirement(s)[0]) for s in family])
         outcome.done.append(f"{', '.join(family)}: removed from {_describe(places)}")
-    sync = ["--no-sync"] if dry_run else []
+    # uv remove syncs exactly, without extras: in a project whose torch is in an extra, that would uninstall
+    # torch. Leave .venv to the .envrc (it syncs this machine's extra when pyproject.toml changes).
+    extras_only = bool(places) and None not in places
+    sync = ["--no-sync"] if dry_run or extras_only else []
     if others:
         _run(project, ["remove", *sync, *(["--group", group] if group else []), *others])
         outcome.done.append(f"{', '.join(others)}: removed")
@@ -214,10 +220,12 @@ def remove(project: Project, options: ChangeOptions) -> Outcome:
     else:
         _run(project, ["lock"])
     outcome.done.append("uv.lock updated")
+    if extras_only:
+        outcome.notes.append(_sync_hint(places))
     return outcome
 
 
 def _sync_hint(places: list[str | None]) -> str:
     if None in places:
-        return "install it with `uv sync` (or `direnv reload`)"
-    return "install it with `direnv reload` (it syncs this machine's extra) or `uv sync --extra EXTRA`"
+        return "`uv sync` (or `direnv reload`) brings .venv up to date"
+    return "`direnv reload` (it syncs this machine's extra) or `uv sync --extra EXTRA` updates .venv"
