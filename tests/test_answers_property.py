@@ -133,6 +133,7 @@ def test_control_characters_and_line_breaks_are_refused_with_the_reason(field, b
 def test_the_issues_name_and_description_make_a_project_that_parses(tmp_path):
     done = subprocess.run([sys.executable, "-m", "reproml", "new", str(tmp_path / "proj"), "-t", "pythonml",
                            "--name", 'My "Best" Model', "--description", 'Segments "cells" \\ fast', "--yes",
+                           "--no-lock",
                            "--no-git", "--no-lock"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     conf = (tmp_path / "proj/docs/conf.py").read_text()

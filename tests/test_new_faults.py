@@ -79,7 +79,8 @@ def test_two_runs_into_the_same_missing_parents_never_lose_the_winners_project(t
              f'n=0; while [ ! -e "{go}" ] && [ $n -lt 20000000 ]; do n=$((n+1)); done; fi', monkeypatch)
     work = tmp_path / "work"
     work.mkdir()
-    runs = [reproml("new", "deep/x/proj", "-t", "uv-python-ml", "--yes", "--no-git", cwd=work) for _ in "ab"]
+    args = ("new", "deep/x/proj", "-t", "uv-python-ml", "--yes", "--no-lock", "--no-git")
+    runs = [reproml(*args, cwd=work) for _ in "ab"]
     deadline = time.monotonic() + 60
     while len(list(arrived.iterdir())) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -99,10 +100,11 @@ def test_two_runs_into_the_same_missing_parents_never_lose_the_winners_project(t
 def test_a_stopped_run_removes_its_own_parents_but_not_one_another_run_filled(paused_at_git_init, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    first = reproml("new", "deep/a/proj", "-t", "uv-python-ml", "--yes", cwd=work)
+    first = reproml("new", "deep/a/proj", "-t", "uv-python-ml", "--yes", "--no-lock", cwd=work)
     wait_for(paused_at_git_init, first)  # first made deep/ and deep/a/ and is paused in its staging folder
     second = subprocess.run([*NEW, "deep/b/proj", "-t", "uv-python-ml",
-                             "--yes", "--no-git"], cwd=work, capture_output=True, text=True, timeout=120)
+                             "--yes", "--no-lock", "--no-git"], cwd=work, capture_output=True, text=True,
+                            timeout=120)
     assert second.returncode == 0, second.stderr
     before = listing(work / "deep/b")
     first.send_signal(signal.SIGTERM)
@@ -120,7 +122,7 @@ def test_a_signal_while_staging_exists_leaves_nothing(paused_at_git_init, tmp_pa
                                                       message):
     work = tmp_path / "work"
     work.mkdir()
-    proc = reproml("new", "a/b/proj", "-t", "uv-python-ml", "--yes", cwd=work)
+    proc = reproml("new", "a/b/proj", "-t", "uv-python-ml", "--yes", "--no-lock", cwd=work)
     wait_for(paused_at_git_init, proc)
     staging = [p.name for p in (work / "a/b").iterdir()]
     assert len(staging) == 1 and staging[0].startswith(".proj.reproml-")  # the state the signal must undo
@@ -129,6 +131,22 @@ def test_a_signal_while_staging_exists_leaves_nothing(paused_at_git_init, tmp_pa
     assert returncode == code, err
     assert err.strip().splitlines() == [message]
     assert listing(work) == []  # neither the staging folder nor the parents it made
+
+
+def test_nohup_keeps_sighup_ignored(tmp_path, monkeypatch):
+    marker = tmp_path / "at-git-init"
+    pause = f'touch "{marker}"; sleep 2'
+    git_stub(tmp_path / "bin", f'case "$PWD:$1" in *.reproml-*/project:init) {pause};; esac', monkeypatch)
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen(["nohup", sys.executable, "-m", "reproml", "new", "proj", "-t", "uv-python-ml",
+                             "--yes", "--no-lock"], cwd=work, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    wait_for(marker, proc)
+    proc.send_signal(signal.SIGHUP)  # nohup exec'd reproml: this is reproml's own pid
+    code, out, err = finish(proc)
+    assert code == 0, err
+    assert "Created uv-python-ml project 'proj'" in out and (work / "proj/.git").is_dir()
 
 
 @pytest.fixture
@@ -156,7 +174,8 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(small_disk, tmp_path):
     fill(small_disk, leave_kib=24)  # room for the staging folder and a few files, not for a project
     before = listing(small_disk)
     done = subprocess.run([*NEW, str(small_disk / "deep/proj"), "-t",
-                           "uv-python-ml", "--yes", "--no-git"], capture_output=True, text=True, timeout=120)
+                           "uv-python-ml", "--yes", "--no-lock", "--no-git"], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 3, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"reproml: error: cannot write {small_disk}/deep/proj")
@@ -167,7 +186,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(small_disk, tmp_path):
 def test_a_folder_name_too_long_is_refused_before_anything_is_made(tmp_path):
     name = "p" * 300
     for target in (tmp_path / name, tmp_path / "parent" / name / "proj"):
-        done = subprocess.run([*NEW, str(target), "--name", "proj", "--yes",
+        done = subprocess.run([*NEW, str(target), "--name", "proj", "--yes", "--no-lock",
                                "--no-git"], capture_output=True, text=True, timeout=120)
         assert done.returncode == 3, done.stderr
         assert done.stderr.strip().splitlines() == [
@@ -182,7 +201,7 @@ def test_a_symlink_to_a_folder_is_followed(tmp_path):
     real = tmp_path / "elsewhere" / "real"
     real.mkdir(parents=True)
     (tmp_path / "link").symlink_to(real)
-    done = subprocess.run([*NEW, "link", "-t", "uv-python-ml", "--yes",
+    done = subprocess.run([*NEW, "link", "-t", "uv-python-ml", "--yes", "--no-lock",
                            "--no-git"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Created uv-python-ml project 'link' in link" in done.stdout  # the name is the one typed
@@ -195,7 +214,7 @@ def test_a_symlink_to_a_folder_is_followed(tmp_path):
 def test_a_symlink_to_a_file_or_nothing_is_refused(tmp_path, points_to):
     (tmp_path / "a-file").write_text("x")
     (tmp_path / "link").symlink_to(tmp_path / points_to)
-    done = subprocess.run([*NEW, "link", "--yes", "--no-git"], cwd=tmp_path,
+    done = subprocess.run([*NEW, "link", "--yes", "--no-lock", "--no-git"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr
     assert done.stderr.strip().splitlines() == [

@@ -60,7 +60,7 @@ def test_force_keeps_every_file_of_the_users_and_lists_what_differs(tmp_path):
     target.mkdir()
     user_project(target, git=True)
     before = snapshot(target)
-    done = reproml_new("proj", "-t", "uv-python-ml", "--yes", "--force", cwd=tmp_path)
+    done = reproml_new("proj", "-t", "uv-python-ml", "--yes", "--no-lock", "--force", cwd=tmp_path)
     assert done.returncode == 6, done.stderr  # the project is there; a merge is left to the user
     assert "Traceback" not in done.stderr
     assert ("reproml: warning: 3 of your files differ from reproml's: each is kept, with reproml's version "
@@ -96,10 +96,10 @@ def invoke(*args: str):
 
 def test_force_on_reproml_s_own_project_changes_nothing_and_exits_0(tmp_path):
     target = tmp_path / "proj"
-    first = invoke(str(target), "-t", "pythonml", "--yes", "--no-git")
+    first = invoke(str(target), "-t", "pythonml", "--yes", "--no-lock", "--no-git")
     assert first.exit_code == 0, first.output
     before = snapshot(target)
-    again = invoke(str(target), "-t", "pythonml", "--yes", "--no-git", "--force")
+    again = invoke(str(target), "-t", "pythonml", "--yes", "--no-lock", "--no-git", "--force")
     assert again.exit_code == 0, again.output
     assert f"--force: 0 added, {sum(v is not None for v in before.values())} identical" in again.stdout
     assert snapshot(target) == before
@@ -109,7 +109,7 @@ def test_an_earlier_new_version_is_reused_and_a_users_file_of_that_name_is_kept(
     target = tmp_path / "proj"
     target.mkdir()
     (target / "README.md").write_text("mine\n")
-    args = (str(target), "-t", "uv-python-ml", "--yes", "--no-git", "--force")
+    args = (str(target), "-t", "uv-python-ml", "--yes", "--no-lock", "--no-git", "--force")
     assert invoke(*args).exit_code == 6
     assert invoke(*args).exit_code == 6
     assert sorted(p.name for p in target.glob("README.md*")) == ["README.md", "README.md.reproml-new"]
@@ -125,7 +125,7 @@ def test_a_gitignore_without_a_final_newline_keeps_its_last_rule(tmp_path):
     target = tmp_path / "proj"
     target.mkdir()
     (target / ".gitignore").write_bytes(b"data/\nsecrets.env")
-    result = invoke(str(target), "-t", "uv-python-ml", "--yes", "--no-git", "--force")
+    result = invoke(str(target), "-t", "uv-python-ml", "--yes", "--no-lock", "--no-git", "--force")
     assert result.exit_code == 0, result.output  # a union needs no merge by hand
     lines = (target / ".gitignore").read_text().splitlines()
     assert lines[:3] == ["data/", "secrets.env", ""]
@@ -170,7 +170,7 @@ def test_a_full_disk_while_moving_in_puts_everything_back(small_disk, tmp_path, 
         f'exec {REAL_GIT} "$@"\n')
     (bin_dir / "git").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    done = reproml_new(str(target), "-t", "uv-python-ml", "--yes", "--force", cwd=tmp_path)
+    done = reproml_new(str(target), "-t", "uv-python-ml", "--yes", "--no-lock", "--force", cwd=tmp_path)
     assert done.returncode == 3, (done.stdout, done.stderr)
     assert done.stderr.strip().splitlines()[-1] == (
         f"reproml: error: cannot write {target}/.gitignore: No space left on device")
@@ -185,7 +185,7 @@ def test_a_symlinked_folder_is_not_written_through(tmp_path):
     elsewhere.mkdir()
     (elsewhere / "index.md").write_text("# Shared docs\n")
     (target / "docs").symlink_to(elsewhere)
-    result = invoke(str(target), "-t", "uv-python-ml", "--yes", "--no-git", "--force")
+    result = invoke(str(target), "-t", "uv-python-ml", "--yes", "--no-lock", "--no-git", "--force")
     assert result.exit_code == 6, result.output
     assert "docs/: yours kept; reproml's version is docs.reproml-new/" in result.stdout
     assert [p.name for p in elsewhere.iterdir()] == ["index.md"]  # nothing written outside the project

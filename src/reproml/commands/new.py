@@ -311,12 +311,14 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if
 
 @contextmanager
 def _signals_stop() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise _Stopped while the project is being made (outside the main thread, where
-    Python cannot handle signals, they keep their handlers)."""
+    """SIGTERM and SIGHUP raise _Stopped while the project is being made. A signal ignored on purpose
+    (`nohup` ignores SIGHUP) stays ignored; outside the main thread, where Python cannot handle signals, they
+    keep their handlers."""
     previous = {}
     try:
         for number in _STOP_SIGNALS:
-            previous[number] = signal.signal(number, _raise_stopped)
+            if signal.getsignal(number) != signal.SIG_IGN:
+                previous[number] = signal.signal(number, _raise_stopped)
     except ValueError:
         pass
     try:
