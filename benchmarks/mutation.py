@@ -43,6 +43,18 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                                        "tests/test_mutation_survivors.py"]),
     "doctor": ("src/reproml/commands/doctor.py", ["tests/test_doctor.py"]),
 }
+# --focus: the functions where a surviving mutant would hurt most (mutmut's names, fnmatch patterns).
+FOCUS: dict[str, list[str]] = {
+    "names": ["reproml.names.*"],  # name validation
+    "gpu": [f"reproml.gpu.x_{f}__mutmut_*" for f in (  # build choice and driver logic
+        "choose_build", "supports", "newest_cuda_build", "detect_driver", "version_tuple", "_padded",
+        "parse_driver_version", "parse_proc_version", "parse_nvidia_smi", "cuda_build", "minimum_driver")],
+    "new": [f"reproml.commands.new.x_{f}__mutmut_*" for f in (  # --force safety
+        "_move_into", "_merge_into", "_ignore_rules_to_add", "_beside", "_apply", "_check_destination")],
+    "jupyter_state": [f"reproml.jupyter_state.x_{f}__mutmut_*" for f in (  # token handling
+        "probe", "request_shutdown", "_opener", "read_token", "write_private", "check_trusted")],
+    "doctor": ["reproml.commands.doctor.*"],
+}
 KILLED = ("killed", "timeout", "caught by type check")
 
 
@@ -113,7 +125,7 @@ def mutmut(tree: Path, *args: str, timeout: float | None = None) -> subprocess.C
 
 
 def run_module(name: str, workdir: Path, rev: str | None, budget: float, children: int,
-               exclude: list[str]) -> dict[str, object]:
+               exclude: list[str], focus: bool) -> dict[str, object]:
     module_file, tests = MODULES[name]
     tree = workdir / name
     snapshot(tree, rev)
@@ -121,7 +133,9 @@ def run_module(name: str, workdir: Path, rev: str | None, budget: float, childre
     configure(tree, module_file, selected)
     started = time.monotonic()
     try:
-        log, timed_out = mutmut(tree, "run", "--max-children", str(children), timeout=budget).stdout, False
+        patterns = FOCUS[name] if focus else []
+        log = mutmut(tree, "run", "--max-children", str(children), *patterns, timeout=budget).stdout
+        timed_out = False
     except subprocess.TimeoutExpired as stopped:  # what was checked so far is saved in mutants/*.meta
         log, timed_out = str(stopped.output or ""), True
     seconds = time.monotonic() - started
@@ -148,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rev", help="test this commit's code and tests instead of the working tree")
     parser.add_argument("--exclude", action="append", default=[], metavar="TESTFILE",
                         help="leave this test file out (the score without it, e.g. before it was written)")
+    parser.add_argument("--focus", action="store_true",
+                        help="only the functions in FOCUS (name validation, build choice, --force, token)")
     parser.add_argument("--keep", action="store_true", help="keep the copies (mutmut browse works there)")
     args = parser.parse_args(argv)
     if not Path(sys.executable).with_name("mutmut").exists():
@@ -158,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         for name in args.modules or list(MODULES):
-            result = run_module(name, workdir, args.rev, args.budget, args.children, args.exclude)
+            result = run_module(name, workdir, args.rev, args.budget, args.children, args.exclude, args.focus)
             results.append(result)
             report(result)
     finally:
