@@ -110,23 +110,20 @@ def project(where: Path, name: str, source: str, *extra: str) -> Path:
     return root
 
 
-def timed(args: list[str], root: Path, start: str, runs: int) -> list[float]:
-    times = []
-    for i in range(runs + 1):
-        if (root / ".git" / "MERGE_HEAD").exists():
-            git(root, "merge", "--abort")
-        git(root, "reset", "-q", "--hard", start)
-        git(root, "clean", "-q", "-fdx")
-        began = time.perf_counter()
-        done = subprocess.run(args, cwd=root, capture_output=True, text=True)
-        elapsed = time.perf_counter() - began
-        if done.returncode not in (0, 6):  # 6: reproml left a conflict to resolve (copier exits 0 with one)
-            sys.exit(f"{' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
-        if i:  # the first run warms the file cache
-            times.append(elapsed)
+def once(args: list[str], root: Path, start: str) -> float:
+    """One update from the commit ``start`` (the reset before it is not timed)."""
+    if (root / ".git" / "MERGE_HEAD").exists():
+        git(root, "merge", "--abort")
+    git(root, "reset", "-q", "--hard", start)
+    git(root, "clean", "-q", "-fdx")
+    began = time.perf_counter()
+    done = subprocess.run(args, cwd=root, capture_output=True, text=True)
+    elapsed = time.perf_counter() - began
+    if done.returncode not in (0, 6):  # 6: reproml left a conflict to resolve (copier exits 0 with one)
+        sys.exit(f"{' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
     conflicted = "<<<<<<<" in (root / "tests/test_smoke.py").read_text()
     assert conflicted and "Lab notes." in (root / "README.md").read_text(), "the update lost user work"
-    return times
+    return elapsed
 
 
 def main() -> None:
@@ -139,32 +136,30 @@ def main() -> None:
         repo = template_repository(where)
         by_copier = project(where, "by-copier", str(repo), "--vcs-ref", "v0.1.0")
         by_reproml = project(where, "by-reproml", str(OLD_TEMPLATE))
-        rows = [
+        copier = shutil.which("copier") or "copier"
+        cases = [
             (
                 "reproml update",
-                timed([sys.executable, "-m", "reproml", "update"], by_reproml, user_work(by_reproml), runs),
+                [sys.executable, "-m", "reproml", "update"],
+                by_reproml,
+                user_work(by_reproml),
             ),
             (
                 "copier update --vcs-ref v0.2.0",
-                timed(
-                    [
-                        shutil.which("copier") or "copier",
-                        "update",
-                        "--defaults",
-                        "--quiet",
-                        "--conflict",
-                        "inline",
-                        "--vcs-ref",
-                        "v0.2.0",
-                    ],
-                    by_copier,
-                    user_work(by_copier),
-                    runs,
-                ),
+                [copier, "update", "--defaults", "--quiet", "--conflict", "inline", "--vcs-ref", "v0.2.0"],
+                by_copier,
+                user_work(by_copier),
             ),
         ]
+        # Round-robin, so that load from elsewhere on the machine falls on both alike; run 0 warms the caches.
+        rows: dict[str, list[float]] = {name: [] for name, *_ in cases}
+        for i in range(runs + 1):
+            for name, args, root, start in cases:
+                elapsed = once(args, root, start)
+                if i:
+                    rows[name].append(elapsed)
     print(f"{'command':34} {'median s':>9} {'min s':>7}  ({runs} runs, uv-python-ml, 0.1.0 -> today)")
-    for name, times in rows:
+    for name, times in rows.items():
         print(f"{name:34} {statistics.median(times):9.3f} {min(times):7.3f}")
 
 
