@@ -1,14 +1,15 @@
-"""Start-up cost of the CLI: median wall time of the commands people (and scripts, and editors) run most.
+"""Start-up cost of the CLI: wall and CPU time of the commands people (and scripts, and editors) run most.
 
     python benchmarks/bench_cli.py [--runs N] [--against OTHER/bin/reproml]
 
 Run it with the interpreter of a fresh venv that has the built wheel installed (the way a user installs),
-not from an editable dev install. --against runs each command with a second installed reproml too (say, a
-venv with the previous wheel), in the same rounds, next to each other: a before/after comparison that the
-machine's load changes alike. Each command is a fresh process of the installed `reproml` entry point (the
+not from an editable dev install. Each command is a fresh process of the installed `reproml` entry point (the
 script next to this interpreter, else `python -m reproml`). The rows are run round-robin, one warm-up round
 first, so a change of machine load during the run touches every row alike; `python -c pass` is measured in
-the same rounds as the floor to compare against, and the load average is printed before and after.
+the same rounds as the floor to compare against, and the load average is printed before and after. Besides
+wall time it reports CPU time (user + system): on a loaded machine wall time mostly measures the wait for a
+CPU, CPU time much less so. --against runs each command with a second installed reproml too (say, a venv
+with the previous wheel) in the same rounds, next to each other: a before/after comparison under one load.
 
 The jupyter rows run against three projects in a temporary HOME:
 - plain:   a bare pyproject.toml, no server (stop 14's rows, kept for comparison);
@@ -37,6 +38,16 @@ AIM = 0.1  # seconds, median, from issue 7
 def reproml_command() -> list[str]:
     script = Path(sys.executable).parent / "reproml"
     return [str(script)] if script.exists() else [sys.executable, "-m", "reproml"]
+
+
+def run_once(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, of the process and the children it waited for)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def make_project(root: Path, answers: bool) -> Path:
@@ -154,15 +165,14 @@ def main() -> None:
                 ("reproml doctor --json", ["doctor", "--json", str(plain)], env, None),
             ]
             load_before = os.getloadavg()
-            times = [[[] for _ in entries] for _ in rows]  # [row][entry point] -> seconds
+            times = [[[] for _ in entries] for _ in rows]  # [row][entry point] -> (wall, cpu) seconds
             for round_ in range(runs + 1):  # round 0 warms the file cache
                 for i, (_, tail, row_env, _) in enumerate(rows):
                     for j, entry in enumerate(entries):
                         args = [sys.executable, "-c", "pass"] if tail is None else [*entry, *tail]
-                        start = time.perf_counter()
-                        subprocess.run(args, cwd=root, env=row_env, capture_output=True, check=False)
+                        sample = run_once(args, root, row_env)
                         if round_:
-                            times[i][j].append(time.perf_counter() - start)
+                            times[i][j].append(sample)
             load_after = os.getloadavg()
         finally:
             server.kill()
@@ -173,12 +183,20 @@ def main() -> None:
     print(
         f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, {os.cpu_count()} CPUs"
     )
-    against = f" {'against':>9} {'min s':>7}" if options.against else ""
-    print(f"{'command':28} {'median s':>9} {'min s':>7}{against} {'aim s':>6}")
+    print(
+        "seconds: median wall, min wall, median CPU"
+        + ("; then the same for --against" if options.against else "")
+    )
+    header = "".join(f" {'median':>7} {'min':>6} {'cpu':>6}" for _ in entries)
+    print(f"{'command':28}{header} {'aim':>5}")
     for (name, _, _, aim), per_entry in zip(rows, times, strict=True):
-        columns = "".join(f" {statistics.median(samples):9.3f} {min(samples):7.3f}" for samples in per_entry)
-        over = " OVER" if aim is not None and statistics.median(per_entry[0]) >= aim else ""
-        print(f"{name:28}{columns} {'' if aim is None else f'{aim:6.2f}':>6}{over}")
+        columns = ""
+        for samples in per_entry:
+            wall = [w for w, _ in samples]
+            cpu = statistics.median(c for _, c in samples)
+            columns += f" {statistics.median(wall):7.3f} {min(wall):6.3f} {cpu:6.3f}"
+        over = " OVER" if aim is not None and statistics.median(w for w, _ in per_entry[0]) >= aim else ""
+        print(f"{name:28}{columns} {'' if aim is None else f'{aim:5.2f}':>5}{over}")
 
 
 if __name__ == "__main__":
