@@ -466,3 +466,24 @@ def test_a_project_made_without_git_takes_the_commit_that_added_its_answers_as_b
     assert "jupyterlab" not in (root / "pyproject.toml").read_text()
     second = update(root, "--check")
     assert second.exit_code == 0 and "note:" not in second.output  # the render is recorded now
+
+
+def test_a_010_project_gets_no_license_until_asked_and_then_the_current_year(tmp_path):
+    root = made_by_010(tmp_path / "cell-seg")
+    result = update(root)
+    assert result.exit_code == 0, result.output
+    assert "no license file added" in result.output
+    assert not (root / "LICENSE").exists()
+    assert "license =" not in (root / "pyproject.toml").read_text()
+    assert (root / ".github/workflows/ci.yml").is_file()  # CI and pre-commit do come in
+    assert (root / ".pre-commit-config.yaml").is_file()
+
+    assert update(root, "--license", "GPL-9").exit_code == 2
+    year = time.strftime("%Y")
+    result = update(root, "--license", "Apache-2.0", "--no-pre-commit", "--ci", "none")
+    assert result.exit_code == 0, result.output
+    assert "Apache License" in (root / "LICENSE").read_text()
+    assert f"Copyright {year} Ada Tester" in (root / "LICENSE").read_text()
+    assert 'license = "Apache-2.0"' in (root / "pyproject.toml").read_text()
+    assert not (root / ".pre-commit-config.yaml").exists() and not (root / ".github").exists()
+    assert update(root, "--check").exit_code == 0

@@ -199,6 +199,10 @@ def doctor(path: str | None, as_json: bool) -> None:
 @click.option("--accelerator", metavar="BUILD", help=f"Change the PyTorch build: {ACCELERATOR_CHOICES}.")
 @click.option("--docs/--no-docs", default=None, help="Add or remove the Sphinx docs.")
 @click.option("--jupyter/--no-jupyter", default=None, help="Add or remove JupyterLab in the dev environment.")
+@click.option("--ci", metavar="github|none", help="Add or remove the CI workflow.")
+@click.option("--pre-commit/--no-pre-commit", default=None, help="Add or remove the pre-commit hooks.")
+@click.option("--license", metavar="SPDX", help=f"Change the license: {LICENSE_CHOICES} [default: kept; "
+              "projects made before reproml asked get none].")
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 when an update is waiting, 0 when none.")
 @click.option("--dry-run", is_flag=True, help="Change nothing; print the diff the merge would make.")
 @click.option("--lock", is_flag=True, help="Refresh the lock file when the merge changed dependencies.")

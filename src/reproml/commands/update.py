@@ -15,6 +15,7 @@ as they were or merged.
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import tempfile
@@ -59,6 +60,9 @@ class UpdateOptions:
     accelerator: str | None = None
     docs: bool | None = None
     jupyter: bool | None = None
+    ci: str | None = None
+    pre_commit: bool | None = None
+    license: str | None = None
     check: bool = False
     dry_run: bool = False
     lock: bool = False
@@ -118,6 +122,10 @@ def _update(options: UpdateOptions) -> UpdateResult:
     base, note = _find_base(root)
     answers = _new_answers(root, recorded, base, options)
     result = UpdateResult(root, answers["preset"], base, note, check=options.check, dry_run=options.dry_run)
+    if "license" not in recorded and options.license is None:
+        result.notes.append(
+            "no license file added: this project predates the question (add one with --license MIT)"
+        )
     with tempfile.TemporaryDirectory(prefix="reproml-update-") as scratch:
         rendered = Path(scratch) / root.name
         from reproml.commands.new import render
@@ -361,7 +369,7 @@ def _identity(root: Path, answers: dict[str, Any]) -> dict[str, str]:
 
 def _new_answers(root: Path, recorded: dict[str, Any], base: str, options: UpdateOptions) -> dict[str, Any]:
     """The recorded answers with the changes asked for, validated; a switch that cannot work is refused."""
-    from reproml.commands.new import PYTHON_VERSIONS
+    from reproml.commands.new import CI_CHOICES, LICENSES, PYTHON_VERSIONS
 
     answers = {key: value for key, value in recorded.items() if not str(key).startswith("_")}
     old = PRESETS.get(str(answers["preset"]))
@@ -397,9 +405,24 @@ def _new_answers(root: Path, recorded: dict[str, Any], base: str, options: Updat
             f"the project asks for accelerator {answers['accelerator']!r}, which reproml no longer offers",
             hint="choose one with --accelerator: " + ", ".join(ACCELERATORS),
         )
-    for key in ("docs", "jupyter"):
+    for key in ("docs", "jupyter", "pre_commit"):
         if getattr(options, key) is not None:
             answers[key] = getattr(options, key)
+    if options.ci is not None:
+        if options.ci not in CI_CHOICES:
+            raise UsageError(f"unknown --ci '{options.ci}'", hint="use github or none")
+        answers["ci"] = options.ci
+    # Licensing is the owner's decision: a project made before reproml asked keeps having no license file
+    # until one is asked for (`--license MIT`), never the question's default.
+    answers.setdefault("license", "none")
+    if options.license is not None:
+        if options.license not in LICENSES:
+            raise UsageError(
+                f"unknown --license '{options.license}'", hint=f"use one of {', '.join(LICENSES)}"
+            )
+        answers["license"] = options.license
+    if answers["license"] != "none" and not answers.get("copyright_year"):
+        answers["copyright_year"] = str(datetime.date.today().year)
     return answers
 
 
