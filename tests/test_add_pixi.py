@@ -203,3 +203,20 @@ def test_with_pixi_a_stale_lock_is_reported(fresh, tmp_path, monkeypatch):
     code, output = reproml(project, "add", "ffmpeg")
     assert code == 5 and "pixi.lock was already out of date" in output
     assert len(log.read_text().splitlines()) == 1  # only the check ran
+
+
+def test_a_plain_pixi_toml_project(tmp_path):
+    """A project reproml did not make: its pixi.toml is the manifest."""
+    project = tmp_path / "plain"
+    project.mkdir()
+    text = ('[workspace]\nchannels = ["conda-forge"]  # only this one\nplatforms = ["linux-64"]\n\n'
+            '[dependencies]\npython = "3.12.*"\n')
+    (project / "pixi.toml").write_text(text)
+    code, output = reproml(project, "add", "ffmpeg")
+    assert code == 0, output
+    data = tomllib.loads((project / "pixi.toml").read_text())
+    jsonschema.Draft7Validator(SCHEMA).validate(data)
+    assert data["dependencies"] == {"python": "3.12.*", "ffmpeg": "*"}
+    assert "# only this one" in (project / "pixi.toml").read_text()
+    assert reproml(project, "remove", "ffmpeg")[0] == 0
+    assert (project / "pixi.toml").read_text() == text

@@ -1,4 +1,4 @@
-"""Pixi projects (the manifest is pyproject.toml's [tool.pixi]): conda-forge packages by default, `--pypi`
+"""Pixi projects (pyproject.toml's [tool.pixi], or a pixi.toml): conda-forge packages by default, `--pypi`
 for PyPI, `--group NAME` for a feature. The PyTorch family goes where torch is: the `cpu` feature
 (pytorch-cpu) and the `cuda` feature (pytorch-gpu), never from PyPI next to conda-forge's torch.
 
@@ -42,7 +42,7 @@ def remove(project: Project, options: ChangeOptions) -> Outcome:
 
 
 def _change(project: Project, options: ChangeOptions, *, adding: bool) -> Outcome:
-    pixi_table = _load(project).get("tool", {}).get("pixi", {})
+    pixi_table = _pixi_part(_load(project), _manifest(project))
     group = None if options.group in (None, "default") else options.group
     if group is not None and not FEATURE_NAME.fullmatch(group):
         raise UsageError(f"not a Pixi feature name: {group!r} (letters, digits, - and _)")
@@ -80,11 +80,28 @@ def _change(project: Project, options: ChangeOptions, *, adding: bool) -> Outcom
     return outcome
 
 
+def _manifest(project: Project) -> Path:
+    """pixi.toml where the project has one (pixi prefers it too), else pyproject.toml."""
+    pixi_toml = project.root / "pixi.toml"
+    return pixi_toml if pixi_toml.is_file() else project.pyproject
+
+
+def _pixi_part(document: Any, manifest: Path) -> Any:
+    """The table that holds Pixi's settings: all of pixi.toml, or [tool.pixi] of pyproject.toml."""
+    if manifest.name == "pixi.toml":
+        return document
+    pixi = document.get("tool", {}).get("pixi")
+    if pixi is None:
+        raise ProjectError(f"{manifest} has no [tool.pixi] table")
+    return pixi
+
+
 def _load(project: Project) -> dict[str, Any]:
+    manifest = _manifest(project)
     try:
-        return tomllib.loads(project.pyproject.read_text(encoding="utf-8"))
+        return tomllib.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ProjectError(f"cannot parse {project.pyproject}: {exc}") from None
+        raise ProjectError(f"cannot parse {manifest}: {exc}") from None
 
 
 def _environment_features(pixi_table: dict[str, Any]) -> set[str]:
@@ -101,17 +118,17 @@ def _environment_features(pixi_table: dict[str, Any]) -> set[str]:
 def _check_lock_fresh(project: Project, pixi: str) -> None:
     if not (project.root / "pixi.lock").is_file():
         return
-    done = process.run([pixi, "lock", "--check", "--manifest-path", project.pyproject], cwd=project.root,
+    done = process.run([pixi, "lock", "--check", "--manifest-path", _manifest(project)], cwd=project.root,
                        timeout=PIXI_TIMEOUT, check=False)
     if done.ok or "unexpected argument" in done.stderr:  # a pixi without `lock --check`: nothing to tell
         return
-    raise ProjectError("pixi.lock was already out of date with pyproject.toml before this change",
+    raise ProjectError(f"pixi.lock was already out of date with {_manifest(project).name} before this change",
                        hint="run `pixi lock` and review what it changes first")
 
 
 def _run_pixi(project: Project, pixi: str, adding: bool, feature: str | None, kind: str, specs: list[str],
               *, dry_run: bool) -> None:
-    args = [pixi, "add" if adding else "remove", "--manifest-path", str(project.pyproject)]
+    args = [pixi, "add" if adding else "remove", "--manifest-path", str(_manifest(project))]
     args += ["--pypi"] if kind == "pypi-dependencies" else []
     args += ["--feature", feature] if feature else []
     args += ["--no-install"] if dry_run else []
@@ -127,10 +144,11 @@ def _run_pixi(project: Project, pixi: str, adding: bool, feature: str | None, ki
 def _edit_manifest(project: Project, moves: list[tuple[str | None, str, list[str]]], *, adding: bool) -> None:
     import tomlkit  # only here: other commands start without it
 
-    text = project.pyproject.read_text(encoding="utf-8")
-    _validate(tomllib.loads(text), "is not valid already")
+    manifest = _manifest(project)
+    text = manifest.read_text(encoding="utf-8")
+    _validate(manifest, tomllib.loads(text), "is not valid already")
     document = tomlkit.parse(text)
-    pixi = document["tool"]["pixi"]  # find_project saw [tool.pixi] or a Pixi preset's answers
+    pixi = _pixi_part(document, manifest)
     for feature, kind, specs in moves:
         for spec in specs:
             name, rest = split_requirement(spec)
@@ -148,8 +166,8 @@ def _edit_manifest(project: Project, moves: list[tuple[str | None, str, list[str
                 if not pixi["feature"][feature]:
                     del pixi["feature"][feature]
     new_text = tomlkit.dumps(document)
-    _validate(tomllib.loads(new_text), "would not be valid")
-    write_text(project.pyproject, new_text)
+    _validate(manifest, tomllib.loads(new_text), "would not be valid")
+    write_text(manifest, new_text)
 
 
 def _table(pixi: Any, feature: str | None, kind: str, *, create: bool) -> Any:
@@ -216,10 +234,10 @@ def _schema_validator() -> Any:
     return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
 
 
-def _validate(data: dict[str, Any], state: str) -> None:
-    """[tool.pixi] against Pixi's JSON schema (the pixi.toml form, which the table mirrors)."""
-    errors = sorted(_schema_validator().iter_errors(data.get("tool", {}).get("pixi", {})),
-                    key=lambda e: list(e.path))
+def _validate(manifest: Path, data: dict[str, Any], state: str) -> None:
+    """Pixi's settings against its JSON schema (the pixi.toml form, which [tool.pixi] mirrors)."""
+    errors = sorted(_schema_validator().iter_errors(_pixi_part(data, manifest)), key=lambda e: list(e.path))
     if errors:
         where = ".".join(str(p) for p in errors[0].absolute_path)
-        raise ProjectError(f"pyproject.toml [tool.pixi] {state}: {where or 'top'}: {errors[0].message}")
+        what = "pixi.toml" if manifest.name == "pixi.toml" else "pyproject.toml [tool.pixi]"
+        raise ProjectError(f"{what} {state}: {where or 'top'}: {errors[0].message}")
