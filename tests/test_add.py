@@ -121,3 +121,24 @@ def test_a_signal_during_the_lock_puts_every_file_back(tmp_path, stalling_index,
     assert said in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert {p: p.read_bytes() for p in guarded} == before
     assert not (project / "uv.lock").exists()  # none before, none after
+
+
+@pytest.mark.skipif(uv_executable() is None, reason="uv is not installed")
+def test_an_unreachable_index_changes_nothing(tmp_path):
+    """Network down: every index refuses the connection. torchaudio's routing was already written when the
+    lock fails; all of it goes back."""
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    answers = answers_for("uv-python-ml", accelerator="auto", docs=False, jupyter=False)
+    answers["torch_index_base"] = f"{closed}/whl"
+    project = tmp_path / "p"
+    render(answers, project)
+    before = (project / "pyproject.toml").read_bytes()
+    env = {**os.environ, "UV_DEFAULT_INDEX": f"{closed}/simple", "UV_PYTHON": sys.executable,
+           "UV_PYTHON_DOWNLOADS": "never"}
+    done = subprocess.run([sys.executable, "-m", "reproml", "add", "torchaudio", "requests"], cwd=project,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.startswith("reproml: error: uv add failed, nothing was changed:")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert (project / "pyproject.toml").read_bytes() == before
+    assert not (project / "uv.lock").exists()

@@ -91,3 +91,12 @@ def test_a_hand_edit_nix_cannot_read_is_refused(tmp_path):
     code, output = reproml("add", "--nix", "graphviz", "--project", str(project))
     assert code == 5 and "would not be the list of attribute paths" in output
     assert path.read_text() == "[\n  pkgs.ffmpeg\n]\n"
+
+
+def test_dry_run_prints_the_line_and_writes_nothing(tmp_path):
+    project = render_preset(tmp_path / "p", "flake-python-ml", docs=False)
+    before = (project / ".nix" / "packages.nix").read_bytes()
+    result = CliRunner().invoke(app, ["add", "--nix", "--dry-run", "ffmpeg", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    assert '+  "ffmpeg"' in result.stdout and "+++ b/.nix/packages.nix" in result.stdout
+    assert (project / ".nix" / "packages.nix").read_bytes() == before
