@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -68,13 +69,19 @@ def main() -> None:
                 reset()
                 subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
             times: dict[str, list[float]] = {name: [] for name in commands}
+            own: list[float] = []  # reproml's wall time minus its `uv add` (start-up, checks, snapshot)
+            debug_env = dict(env, REPROML_DEBUG="1")  # process.py traces each call with its duration
             for run in range(args.runs):
                 order = list(commands) if run % 2 == 0 else list(reversed(commands))
                 for name in order:
                     reset()
                     start = time.perf_counter()
-                    subprocess.run(commands[name], cwd=project, env=env, check=True, capture_output=True)
+                    done = subprocess.run(commands[name], cwd=project, env=debug_env, check=True,
+                                          capture_output=True, text=True)
                     times[name].append(time.perf_counter() - start)
+                    if name == "reproml add":
+                        calls = [float(s) for s in re.findall(r"exit 0 after ([\d.]+)s", done.stderr)]
+                        own.append(times[name][-1] - calls[-1])
         shutil.rmtree(root / "wheels", ignore_errors=True)
     print(f"{args.runs} runs each, alternating; load average {os.getloadavg()[0]:.1f}")
     for name, values in times.items():
@@ -83,6 +90,8 @@ def main() -> None:
     ratio = statistics.median(times["reproml add"]) / statistics.median(times["uv add"])
     best = min(times["reproml add"]) / min(times["uv add"])
     print(f"reproml add / uv add: {ratio:.2f}x (medians), {best:.2f}x (best runs)")
+    print(f"reproml's own time around its `uv add`: median {statistics.median(own):.3f} s "
+          "(start-up, reading the project, `uv lock --check`, the snapshot)")
 
 
 if __name__ == "__main__":
