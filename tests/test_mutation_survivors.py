@@ -284,6 +284,25 @@ def test_no_driver_anywhere(no_driver_files):
     assert gpu.detect_driver({}) == gpu.Driver(None, "none", None)
 
 
+def test_every_unreadable_source_is_named(no_driver_files, tmp_path, monkeypatch):
+    for name in ("sys-version", "proc-version"):
+        (tmp_path / name).write_text("garbage\n")
+    monkeypatch.setattr(gpu, "SYS_MODULE_VERSION", tmp_path / "sys-version")
+    monkeypatch.setattr(gpu, "PROC_VERSION", tmp_path / "proc-version")
+    assert gpu.detect_driver({}).problem == (f"{tmp_path}/sys-version has no driver version in it; "
+                                            f"{tmp_path}/proc-version has no driver version in it")
+
+
+def test_unknown_accelerator_or_build_lists_what_reproml_offers():
+    with pytest.raises(ValueError) as unknown:
+        gpu.choose_build("cu128", "580.65.06", "Linux")
+    assert str(unknown.value) == ("unknown accelerator 'cu128'; "
+                                  "expected one of auto, cpu, cuda, cu126, cu130, cu132")
+    with pytest.raises(ValueError) as unknown:
+        gpu.minimum_driver("cu128")
+    assert str(unknown.value) == "unknown CUDA build 'cu128'; reproml offers cu126, cu130, cu132"
+
+
 # ------------------------------------------------------------------------------------------------------------
 # token handling over HTTP: where reproml sends the token, and what it makes of the answers
 
