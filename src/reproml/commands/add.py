@@ -67,7 +67,7 @@ def _change(action: str, options: ChangeOptions) -> ChangeResult:
             outcome: Outcome = getattr(manager, action)(project, options)
             diff = snapshot.diff()
             if options.dry_run:
-                snapshot.restore()
+                _restore_held(snapshot)
         except BaseException as error:
             _restore_held(snapshot)
             if isinstance(error, _Stopped):
