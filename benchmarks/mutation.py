@@ -100,11 +100,10 @@ def configure(tree: Path, module_file: str, tests: list[str]) -> None:
 
 def mutmut(tree: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     executable = Path(sys.executable).with_name("mutmut")
-    # The folder must exist before Python starts, or it is remembered as absent and the checkout wins.
-    (tree / "mutants" / "src").mkdir(parents=True, exist_ok=True)
-    # Tests that run reproml in a child process (python -m reproml) must import the mutated copy too; the
-    # suite expects the venv's bin (uv) on PATH, as in an activated venv.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree / "mutants" / "src"),
+    # Child processes (tests that run `python -m reproml`) import this revision's code, unmutated: mutated
+    # code needs mutmut's state, which only the test process has. The suite expects the venv's bin (uv) on
+    # PATH, as in an activated venv.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree / "src"),
                                                                    os.environ.get("PYTHONPATH")])),
            "PATH": os.pathsep.join([str(executable.parent), os.environ.get("PATH", "")])}
     # At the budget: Ctrl-C (mutmut saves what it has checked and stops its workers), then its whole process
