@@ -7,11 +7,11 @@ environment manager lives in reproml.managers (uv, pixi, nix).
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reproml.errors import Interrupted, UsageError
+from reproml import signals
+from reproml.errors import UsageError
 from reproml.managers import Outcome, Snapshot
 from reproml.project import Project, find_project
 
@@ -60,9 +60,7 @@ def _change(action: str, options: ChangeOptions) -> ChangeResult:
             raise UsageError("--conda needs a Pixi project; this one uses uv (PyPI packages only)")
         from reproml.managers import uv as manager
     snapshot = Snapshot(project.root, _guarded_files(project))
-    from reproml.commands.new import _signals_stop, _Stopped
-
-    with _signals_stop():
+    with signals.stopping():
         try:
             outcome: Outcome = getattr(manager, action)(project, options)
             diff = snapshot.diff()
@@ -70,10 +68,8 @@ def _change(action: str, options: ChangeOptions) -> ChangeResult:
                 _restore_held(snapshot)
         except BaseException as error:
             _restore_held(snapshot)
-            if isinstance(error, _Stopped):
-                name = signal.Signals(error.signal_number).name
-                raise Interrupted(f"stopped by {name}; every file is as it was",
-                                  signal_number=error.signal_number) from None
+            if isinstance(error, signals.Stopped):
+                raise error.as_error("every file is as it was") from None
             raise
     return ChangeResult(project, outcome.done, outcome.notes, diff)
 
@@ -88,7 +84,5 @@ def _guarded_files(project: Project) -> list[Path]:
 
 
 def _restore_held(snapshot: Snapshot) -> None:
-    from reproml.commands.new import _signals_held
-
-    with _signals_held():  # a second Ctrl-C must not cut the restore short
+    with signals.held():  # a second Ctrl-C must not cut the restore short
         snapshot.restore()

@@ -12,17 +12,14 @@ import filecmp
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reproml import process
-from reproml.errors import DestinationError, Interrupted, MergeNeeded, ReproError, ToolError, UsageError
+from reproml import process, signals
+from reproml.errors import DestinationError, MergeNeeded, ReproError, ToolError, UsageError
 from reproml.gpu import ACCELERATORS
 from reproml.names import control_character, project_names
 from reproml.presets import PRESETS, Preset, get_preset
@@ -127,11 +124,8 @@ def create_project(options: NewOptions, *, interactive: bool = False) -> NewResu
         files, committed, report = _render_and_move(
             answers, dest, git=git, force=options.force, lock=answers["lock"], warnings=warnings
         )
-    except _Stopped as stop:
-        name = signal.Signals(stop.signal_number).name
-        raise Interrupted(
-            f"stopped by {name}; nothing was left half-written", signal_number=stop.signal_number
-        ) from None
+    except signals.Stopped as stop:
+        raise stop.as_error("nothing was left half-written") from None
     if report and report.beside:
         warnings.append(
             f"{len(report.beside)} of your files {'differs' if len(report.beside) == 1 else 'differ'} from "
@@ -294,54 +288,6 @@ def _os_error(exc: OSError, dest: Path, staging: Path | None = None) -> Destinat
     return DestinationError(f"cannot write {_short(where)}: {exc.strerror or exc}")
 
 
-class _Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (timeout, CI cancellation, a closed terminal), raised like Ctrl-C so cleanups run."""
-
-    def __init__(self, signal_number: int) -> None:
-        super().__init__(signal_number)
-        self.signal_number = signal_number
-
-
-def _raise_stopped(signal_number: int, frame: object) -> None:
-    raise _Stopped(signal_number)
-
-
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-@contextmanager
-def _signals_stop() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise _Stopped while the project is being made. A signal ignored on purpose
-    (`nohup` ignores SIGHUP) stays ignored; outside the main thread, where Python cannot handle signals, they
-    keep their handlers."""
-    previous = {}
-    try:
-        for number in _STOP_SIGNALS:
-            if signal.getsignal(number) != signal.SIG_IGN:
-                previous[number] = signal.signal(number, _raise_stopped)
-    except ValueError:
-        pass
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends: moving files in and cleaning up are never cut off
-    half-way (both take milliseconds: renames and removals)."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *_STOP_SIGNALS})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _make_parents(folder: Path, created: list[tuple[Path, int, int]]) -> None:
     """`mkdir -p` that records each folder this process made itself (with its device and inode), so that
     cleanup can tell its own folders from those another process made at the same time."""
@@ -383,7 +329,7 @@ def _render_and_move(
     created: list[tuple[Path, int, int]] = []
     staging: Path | None = None
     finished = False
-    with _signals_stop():
+    with signals.stopping():
         try:
             try:
                 _make_parents(dest.parent, created)
@@ -403,14 +349,14 @@ def _render_and_move(
             if git and not (dest / ".git").exists():
                 _git_first_commit(rendered, answers)
                 committed = True
-            with _signals_held():
+            with signals.held():
                 report = _move_into(rendered, dest, force=force)
             finished = True
             return files, committed, report
         except OSError as exc:
             raise _os_error(exc, dest, staging) from None
         finally:
-            with _signals_held():
+            with signals.held():
                 if staging is not None:
                     shutil.rmtree(staging, ignore_errors=True)
                 if not finished:

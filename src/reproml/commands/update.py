@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import datetime
 import os
-import signal
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reproml import __version__, process
-from reproml.errors import Interrupted, MergeNeeded, ProjectError, ToolError, UsageError
+from reproml import __version__, process, signals
+from reproml.errors import MergeNeeded, ProjectError, ToolError, UsageError
 from reproml.gpu import ACCELERATORS
 from reproml.presets import PRESETS, get_preset
 from reproml.project import ANSWERS_FILE
@@ -96,16 +93,11 @@ class UpdateResult:
 
 
 def update_project(options: UpdateOptions) -> UpdateResult:
-    from reproml.commands.new import _signals_stop, _Stopped
-
     try:
-        with _signals_stop():
+        with signals.stopping():
             return _update(options)
-    except _Stopped as stop:
-        name = signal.Signals(stop.signal_number).name
-        raise Interrupted(
-            f"stopped by {name}; the project is as it was", signal_number=stop.signal_number
-        ) from None
+    except signals.Stopped as stop:
+        raise stop.as_error("the project is as it was") from None
 
 
 def _update(options: UpdateOptions) -> UpdateResult:
@@ -148,7 +140,7 @@ def _update(options: UpdateOptions) -> UpdateResult:
         return result
     _refuse_untracked_in_the_way(root, head, render_commit)
     old_pyproject = _show(root, head, "pyproject.toml")
-    with _uninterruptible():
+    with signals.ignored():  # git's merge (in its own session) is never cut half-way
         _merge(root, render_commit, answers, result)
     result.notes.extend(_lock_notes(root, old_pyproject, recorded, answers, run_lock=options.lock))
     return result
@@ -284,24 +276,6 @@ def _preview(root: Path, head: str, render_commit: str) -> tuple[str, list[str]]
     lines = done.stdout.splitlines()
     conflicts = [line for line in lines[1:] if line]
     return _git(root, "diff", head, lines[0]).stdout, conflicts
-
-
-@contextmanager
-def _uninterruptible() -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP are ignored while git merges (its child runs in its own session, so the
-    terminal's Ctrl-C does not reach it either): the repository is never left half-merged by a signal."""
-    names = ("SIGINT", "SIGTERM", "SIGHUP")
-    previous = {}
-    try:
-        for number in (getattr(signal, name) for name in names if hasattr(signal, name)):
-            previous[number] = signal.signal(number, signal.SIG_IGN)
-    except ValueError:  # not the main thread: signals cannot be handled here anyway
-        pass
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def _merge(root: Path, render_commit: str, answers: dict[str, Any], result: UpdateResult) -> None:
