@@ -36,8 +36,9 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                        "tests/test_mutation_survivors.py"]),
     "gpu": ("src/reproml/gpu.py", ["tests/test_gpu.py", "tests/test_envrc.py", "tests/test_doctor.py",
                                    "tests/test_mutation_survivors.py"]),
-    "new": ("src/reproml/commands/new.py", ["tests/test_new_cli.py", "tests/test_new_faults.py",
-                                             "tests/test_new_force.py", "tests/test_answers_property.py",
+    # (test_new_faults.py signals real child processes on timers: it does not pass inside mutmut's runner)
+    "new": ("src/reproml/commands/new.py", ["tests/test_new_cli.py", "tests/test_new_force.py",
+                                             "tests/test_answers_property.py",
                                              "tests/test_mutation_survivors.py"]),
     "jupyter_state": ("src/reproml/jupyter_state.py", ["tests/test_jupyter.py", "tests/test_jupyter_trust.py",
                                                        "tests/test_mutation_survivors.py"]),
