@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +111,28 @@ def unprivileged(isolated_env: Path) -> Iterator[Unprivileged]:
         yield folder
     finally:
         remove_tree(root)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real single-node SLURM cluster (tests/slurm_cluster.py) for the whole session, stopped at its end;
+    skips with "SLURM is not installed" where the Debian packages are absent (never allowed in CI)."""
+    import slurm_cluster
+
+    why = slurm_cluster.missing()
+    if why:
+        pytest.skip(why)
+    cluster = slurm_cluster.start(Path(tempfile.mkdtemp(prefix="reproml-slurm-", dir="/tmp")))
+    try:
+        yield cluster
+    finally:
+        slurm_cluster.stop(cluster)
+        remove_tree(cluster.root)
+
+
+@pytest.fixture
+def slurm(slurm_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The session's SLURM cluster, reachable by this test's commands (SLURM_CONF)."""
+    for name, value in slurm_cluster.env.items():
+        monkeypatch.setenv(name, value)
+    return slurm_cluster

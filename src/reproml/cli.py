@@ -278,6 +278,114 @@ def _change_packages(action: str, given: dict[str, Any]) -> None:
         click.echo(f"reproml: next: {line}", err=True)
 
 
+def _slurm_options(command: Any) -> Any:
+    """The resource options of a SLURM job; unset ones come from [tool.reproml.slurm], else the cluster."""
+    for option in reversed([
+        click.option("--gpus", type=click.IntRange(min=0), metavar="N", help="GPUs for the job."),
+        click.option("--cpus", type=click.IntRange(min=1), metavar="N", help="CPU cores for the job."),
+        click.option("--mem", metavar="SIZE", help="Memory for the job (sbatch --mem: 16G, 4000M)."),
+        click.option("--time", metavar="D-HH:MM", help="Time limit of the job."),
+        click.option("--partition", metavar="P", help="SLURM partition."),
+        click.option("--account", metavar="A", help="SLURM account."),
+    ]):
+        command = option(command)
+    return command
+
+
+@app.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
+@click.option("--slurm", is_flag=True, help="Run as a SLURM batch job (the only way `run` runs for now).")
+@_slurm_options
+@click.option("--wait", is_flag=True, help="Follow the job's log; exit with the job's exit code.")
+@click.option("--project", "path", default=".", type=click.Path(), metavar="PATH",
+              help="The project [default: the current folder].")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD [ARGS]...")
+def run(slurm: bool, wait: bool, path: str, command: tuple[str, ...], **given: Any) -> None:
+    """Run CMD in the project's own environment from the project folder, as a SLURM job (--slurm).
+
+    The environment is made ready first (uv sync / pixi install, once); on the node the job checks that its
+    CUDA build suits the driver. Logs go to .reproml/jobs/, readable by you only."""
+    from reproml.commands.run import submit
+    from reproml.errors import UsageError
+
+    if not slurm:
+        raise UsageError("reproml run needs --slurm (running on this machine: use the project's environment)")
+    submitted = submit(path, command, given)
+    for note in submitted.notes:
+        click.echo(f"reproml: {note}", err=True)
+    click.echo(submitted.job_id)
+    click.echo(f"reproml: job {submitted.job_id} submitted; log: {submitted.log}", err=True)
+    if wait:
+        sys.exit(_wait_for_job(path, submitted.job_id))
+
+
+def _wait_for_job(path: str, job_id: str) -> int:
+    """Follow the job's log to its end; its exit code. Ctrl-C asks whether to cancel (a script: leaves it)."""
+    from reproml.commands import jobs
+
+    job = jobs.find(path, job_id)
+    try:
+        for chunk in jobs.follow(job):
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        if _on_a_terminal() and click.confirm(f"\ncancel job {job_id}?", default=False, err=True):
+            jobs.cancel(path, job_id)
+            click.echo(f"reproml: job {job_id} cancelled", err=True)
+        else:
+            click.echo(f"\nreproml: job {job_id} keeps running (reproml jobs cancel {job_id})", err=True)
+        return 130
+    done = jobs.final(path, job_id)
+    code = done.exit_code if done.exit_code is not None else 1
+    if code:
+        click.echo(f"reproml: job {job_id} ended {done.state} with exit code {code}", err=True)
+    return code
+
+
+@app.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--project", "path", default=".", type=click.Path(), metavar="PATH",
+              help="The project [default: the current folder].")
+@click.pass_context
+def jobs(ctx: click.Context, as_json: bool, path: str) -> None:
+    """This project's SLURM jobs: state, elapsed time, limit, exit code."""
+    ctx.obj = path
+    if ctx.invoked_subcommand is not None:
+        return
+    from reproml.commands import jobs as job_list
+
+    found = job_list.list_jobs(path)
+    sys.stdout.write(job_list.dumps(found) if as_json else job_list.render(found))
+
+
+@jobs.command("logs", context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.option("-n", "lines", type=click.IntRange(min=0), default=50, show_default=True, help="Last N lines.")
+@click.option("--follow", is_flag=True, help="Keep printing as the job writes, until it ends.")
+@click.pass_obj
+def jobs_logs(path: str, job_id: str, lines: int, follow: bool) -> None:
+    """Print a job's log."""
+    from reproml.commands import jobs as job_list
+
+    job = job_list.find(path, job_id)
+    sys.stdout.write(job_list.log_tail(job.log, lines))
+    if follow:
+        for chunk in job_list.follow(job, from_start=False):
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+
+
+@jobs.command("cancel", context_settings=CONTEXT)
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def jobs_cancel(path: str, job_id: str) -> None:
+    """Cancel a job of this project."""
+    from reproml.commands import jobs as job_list
+
+    job = job_list.cancel(path, job_id)
+    click.echo(f"reproml: job {job_id} cancelled" if job.info and not job.info.finished
+               else f"reproml: job {job_id} had already ended ({job.state})", err=True)
+
+
 for _name, (_, _, _help) in LAZY_COMMANDS.items():
     app.add_command(NotLoaded(_name, help=_help))
 

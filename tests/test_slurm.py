@@ -1,0 +1,226 @@
+"""reproml run --slurm and reproml jobs: against a real single-node SLURM cluster (tests/slurm_cluster.py, the
+``slurm`` fixture), and the errors that need no cluster (no SLURM on PATH, bad project defaults)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from helpers import path_without
+from reproml import slurm as slurm_module
+from reproml.cli import app
+from reproml.commands import run as run_module
+
+runner = CliRunner()
+SYSTEM_PYTHON = "/usr/bin/python3"  # readable by every user: job environments of other users need that
+cluster_test = [pytest.mark.slurm, pytest.mark.slow]
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def make_project(root: Path, *, src: Path | None = None, pyproject_extra: str = "") -> Path:
+    """A small uv project whose .venv comes from the system's Python and sees this session's pytest."""
+    import pytest as pytest_module
+
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "pyproject.toml").exists():
+        (root / "pyproject.toml").write_text(f'[project]\nname = "{root.name}"\nversion = "0.1"\n'
+                                             + pyproject_extra)
+    python = SYSTEM_PYTHON if os.access(SYSTEM_PYTHON, os.X_OK) else shutil.which("python3")
+    subprocess.run([python, "-m", "venv", "--without-pip", str(root / ".venv")], check=True, timeout=60)
+    site = next((root / ".venv").glob("lib/python*/site-packages"))
+    folders = [str(Path(pytest_module.__file__).resolve().parent.parent)] + ([str(src)] if src else [])
+    (site / "_test_paths.pth").write_text("\n".join(folders) + "\n")
+    return root
+
+
+def jobs_folder(project: Path) -> Path:
+    return project / ".reproml" / "jobs"
+
+
+def records(project: Path) -> list[str]:
+    folder = jobs_folder(project)
+    return sorted(p.name for p in folder.glob("*.json")) if folder.exists() else []
+
+
+# ----------------------------------------------------------------------------------------------------------
+# without a cluster
+
+
+def test_no_slurm_on_path_is_one_line_and_touches_nothing(tmp_path, monkeypatch):
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0.1"\n')
+    monkeypatch.setenv("PATH", path_without("sbatch", path_without("scontrol", os.environ["PATH"])))
+    result = runner.invoke(app, ["run", "--slurm", "--project", str(project), "--", "true"])
+    assert result.exit_code == 4
+    assert result.stderr == (
+        "reproml: error: SLURM is not on PATH (sbatch not found) "
+        "(run it on the cluster's login node, where `module load slurm` may be needed first)\n"
+    )
+    assert not (project / ".reproml").exists() and not (project / ".venv").exists()
+    listed = runner.invoke(app, ["jobs", "--project", str(project)])
+    assert listed.exit_code == 4 and "SLURM is not on PATH (scontrol not found)" in listed.stderr
+
+
+def test_run_without_slurm_flag_or_command_is_a_usage_error(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0.1"\n')
+    no_flag = runner.invoke(app, ["run", "--project", str(tmp_path), "--", "true"])
+    assert no_flag.exit_code == 2 and "needs --slurm" in no_flag.stderr
+    assert not (tmp_path / ".reproml").exists()
+
+
+def test_project_defaults_are_laid_under_the_options(tmp_path):
+    from reproml.project import find_project
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nversion = "0.1"\n'
+        '[tool.reproml.slurm]\npartition = "gpu"\naccount = "lab"\ntime = "0-02:00"\ngpus = 1\n'
+    )
+    project = find_project(tmp_path)
+    request = run_module.resources(project, {"time": "0-00:10", "gpus": None, "cpus": 4})
+    assert request.sbatch_args() == [
+        "--gpus=1", "--cpus-per-task=4", "--time=0-00:10", "--partition=gpu", "--account=lab",
+    ]
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('partion = "gpu"', "unknown key 'partion'"),
+    ("gpus = \"two\"", "gpus must be a whole number"),
+    ('partition = ""', "partition must be a non-empty string"),
+])
+def test_bad_project_defaults_are_one_line(tmp_path, table, message):
+    (tmp_path / "pyproject.toml").write_text(f'[project]\nname = "p"\n[tool.reproml.slurm]\n{table}\n')
+    from reproml.project import find_project
+
+    with pytest.raises(Exception, match=message):
+        run_module.project_defaults(find_project(tmp_path))
+
+
+def test_scontrol_lines_and_scheduler_reasons_are_read_right():
+    fields = slurm_module.parse_scontrol(
+        "JobId=7 JobName=my job JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 RunTime=00:00:01 "
+        "Command=(null) WorkDir=/tmp/a b\n"
+    )
+    assert fields["JobName"] == "my job" and fields["WorkDir"] == "/tmp/a b" and fields["ExitCode"] == "3:0"
+    assert slurm_module._exit_code("3:0") == 3 and slurm_module._exit_code("0:15") == 128 + 15
+    assert slurm_module.scheduler_reason(
+        "sbatch: error: Batch job submission failed: Invalid partition name specified\n"
+    ) == "Batch job submission failed: Invalid partition name specified"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a real cluster
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_run_wait_runs_the_generated_projects_tests_in_its_environment(tmp_path, slurm):
+    created = invoke("new", str(tmp_path / "proj"), "-t", "uv-python-ml", "--framework", "none", "--no-lock",
+                     "--no-git", "--no-docs", "--no-jupyter", "--ci", "none", "--no-pre-commit", "--yes")
+    assert created.exit_code == 0, created.output
+    project = make_project(tmp_path / "proj", src=tmp_path / "proj" / "src")
+    result = invoke("run", "--slurm", "--wait", "--project", str(project), "--", "python", "-m", "pytest",
+                    "-q", "-p", "no:cacheprovider")
+    assert result.exit_code == 0, result.output
+    job_id = result.stdout.splitlines()[0]
+    assert job_id.isdigit() and " passed" in result.stdout
+    # The job ran the environment's interpreter, from the project folder; its log is the owner's alone.
+    folder = jobs_folder(project)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / f"{job_id}.log").stat().st_mode) == 0o600
+    listed = json.loads(invoke("jobs", "--json", "--project", str(project)).stdout)
+    assert [(j["id"], j["state"], j["exit_code"]) for j in listed] == [(job_id, "COMPLETED", 0)]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_failing_command_gives_its_exit_code_and_gpus_reach_the_job(tmp_path, slurm):
+    project = make_project(tmp_path / "p")
+    failed = runner.invoke(app, ["run", "--slurm", "--wait", "--project", str(project), "--",
+                                 "sh", "-c", "echo from-the-job; exit 7"])
+    assert failed.exit_code == 7 and "from-the-job" in failed.stdout
+    assert "ended FAILED with exit code 7" in failed.stderr
+    gpus = invoke("run", "--slurm", "--wait", "--gpus", "1", "--project", str(project), "--",
+                  "sh", "-c", 'echo "gpu=$CUDA_VISIBLE_DEVICES venv=$VIRTUAL_ENV cwd=$PWD"; python -c '
+                  '"import sys; print(sys.prefix)"')
+    assert gpus.exit_code == 0, gpus.output
+    venv = project.resolve() / ".venv"
+    assert f"gpu=0 venv={venv} cwd={project.resolve()}" in gpus.stdout
+    assert gpus.stdout.splitlines()[-1] == str(venv)
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_jobs_lists_logs_and_cancels(tmp_path, slurm):
+    project = make_project(tmp_path / "p")
+    submitted = invoke("run", "--slurm", "--time", "0-00:05", "--project", str(project), "--",
+                       "sh", "-c", "echo started; sleep 60")
+    assert submitted.exit_code == 0, submitted.output
+    job_id = submitted.stdout.strip()
+    info = None
+    for _ in range(100):  # running, and its first line written
+        info = slurm_module.job_info(job_id)
+        if info and info.state == "RUNNING" and "started" in invoke(
+            "jobs", "--project", str(project), "logs", job_id).stdout:
+            break
+        subprocess.run(["sleep", "0.1"], check=True)
+    assert info is not None and info.state == "RUNNING"
+    table = invoke("jobs", "--project", str(project)).stdout.splitlines()
+    assert table[0].split()[:5] == ["JOB", "STATE", "ELAPSED", "LIMIT", "EXIT"]
+    assert table[1].split()[:2] == [job_id, "RUNNING"] and table[1].endswith("sh -c echo started; sleep 60")
+    assert "00:05:00" in table[1]
+    cancelled = invoke("jobs", "--project", str(project), "cancel", job_id)
+    assert cancelled.exit_code == 0 and f"job {job_id} cancelled" in cancelled.stderr
+    for _ in range(100):
+        if slurm_module.job_info(job_id).state == "CANCELLED":
+            break
+        subprocess.run(["sleep", "0.1"], check=True)
+    listed = json.loads(invoke("jobs", "--json", "--project", str(project)).stdout)
+    assert [(j["id"], j["state"]) for j in listed] == [(job_id, "CANCELLED")]
+    unknown = runner.invoke(app, ["jobs", "--project", str(project), "logs", "999999"])
+    assert unknown.exit_code == 5 and "not one of this project's jobs" in unknown.stderr
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_bad_partition_is_the_schedulers_reason_in_one_line_and_leaves_nothing(tmp_path, slurm):
+    project = make_project(tmp_path / "p", pyproject_extra='[tool.reproml.slurm]\npartition = "nope"\n')
+    result = runner.invoke(app, ["run", "--slurm", "--project", str(project), "--", "true"])
+    assert result.exit_code == 4 and result.stdout == ""
+    assert result.stderr == (
+        "reproml: error: sbatch refused the job: "
+        "Batch job submission failed: Invalid partition name specified\n"
+    )
+    assert records(project) == [] and list(jobs_folder(project).glob("*.log")) == []
+    # The option beats the project's default.
+    ok = invoke("run", "--slurm", "--wait", "--partition", "debug", "--project", str(project), "--", "true")
+    assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_node_whose_driver_cannot_run_the_environments_cuda_build_fails_early(tmp_path, slurm, monkeypatch):
+    project = make_project(tmp_path / "p")
+    site = next((project / ".venv").glob("lib/python*/site-packages"))
+    (site / "torch-2.12.0+cu130.dist-info").mkdir()
+    monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", "550.54.14")  # the job's node: a driver for cu126 only
+    result = runner.invoke(app, ["run", "--slurm", "--wait", "--gpus", "1", "--project", str(project), "--",
+                                 "sh", "-c", "echo the command ran"])
+    assert result.exit_code == run_module.NODE_CHECK_FAILED
+    assert "the command ran" not in result.stdout
+    assert ("this node's NVIDIA driver (550.54.14) cannot run the environment's PyTorch cu130 build "
+            "(it needs driver >= 580)") in result.stdout
+    monkeypatch.setenv("REPROML_CUDA_DRIVER_VERSION", "580.65.06")
+    fine = invoke("run", "--slurm", "--wait", "--gpus", "1", "--project", str(project), "--",
+                  "sh", "-c", "echo the command ran")
+    assert fine.exit_code == 0 and "the command ran" in fine.stdout
