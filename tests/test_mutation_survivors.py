@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import http.server
 import os
+import pwd
 import socket
+import stat
 import threading
 import time
 import tomllib
@@ -415,3 +417,57 @@ def test_probe_of_a_server_that_never_answers_gives_up_at_its_timeout():
 ])
 def test_where_reproml_reaches_a_server(ip, url):
     assert record_for(8888, ip).base_url() == url
+
+
+# ------------------------------------------------------------------------------------------------------------
+# token handling on disk: which token file reproml trusts, and what it says when it does not
+
+
+def stat_of(mode: int, uid: int | None = None) -> os.stat_result:
+    """A regular file's stat result: permission bits ``mode``, owned by ``uid`` (default: this user)."""
+    uid = os.getuid() if uid is None else uid
+    return os.stat_result((stat.S_IFREG | mode, 1, 1, 1, uid, 0, 0, 0, 0, 0))
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400, 0o700, 0o601, 0o611])  # execute bits alone expose nothing
+def test_a_private_token_file_is_trusted(mode):
+    js.check_trusted(Path("/p/.reproml/jupyter.token"), stat_of(mode), secret=True)
+
+
+@pytest.mark.parametrize(("mode", "secret", "kind", "line"), [
+    (0o644, True, js.LeakedToken,
+     "/p/t is readable by other users (mode 0644): the token may have leaked (`reproml jupyter stop`, then "
+     "start again: a new server gets a new token)"),
+    (0o640, True, js.LeakedToken,
+     "/p/t is readable by other users (mode 0640): the token may have leaked (`reproml jupyter stop`, then "
+     "start again: a new server gets a new token)"),
+    (0o620, False, js.UnsafeState,
+     "/p/t is writable by other users (mode 0620); not trusting it (check it, then `chmod go-w /p/t`)"),
+    (0o602, True, js.UnsafeState,
+     "/p/t is writable by other users (mode 0602); not trusting it (check it, then `chmod go-w /p/t`)"),
+])
+def test_an_exposed_token_or_state_file_is_refused_saying_what_to_do(mode, secret, kind, line):
+    with pytest.raises(kind) as refused:
+        js.check_trusted(Path("/p/t"), stat_of(mode), secret=secret)
+    assert refused.value.one_line() == line
+
+
+def test_a_file_of_another_user_is_refused():
+    other = 65534 if os.getuid() != 65534 else 0
+    me, them = pwd.getpwuid(os.getuid()).pw_name, pwd.getpwuid(other).pw_name
+    with pytest.raises(js.UnsafeState) as refused:
+        js.check_trusted(Path("/p/t"), stat_of(0o600, other), secret=True)
+    assert refused.value.one_line() == (
+        f"/p/t belongs to {them}, not to {me}; not trusting it (remove it if you did not put it there)")
+
+
+def test_read_token(tmp_path):
+    folder = js.ensure_private_dir(tmp_path / ".reproml")
+    token = folder / js.TOKEN_NAME
+    assert js.read_token(token) is None  # no file: no token
+    js.write_private(token, "s3cret-token")
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert js.read_token(token) == "s3cret-token"
+    token.chmod(0o644)
+    with pytest.raises(js.LeakedToken):
+        js.read_token(token)
