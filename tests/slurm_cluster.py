@@ -8,6 +8,7 @@ installs them, and tests/skip_policy.py does not allow that skip in CI). The nod
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -147,8 +148,21 @@ PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
     return cluster
 
 
+def _cancel_every_job(cluster: Cluster) -> None:
+    """A job outlives slurmd (its slurmstepd stays): a test that failed half-way must leave none running."""
+    env = {**os.environ, **cluster.env}
+    subprocess.run(["scancel", "--full", "--user", str(os.getuid())], env=env, capture_output=True,
+                   timeout=30)
+    _wait(lambda: not subprocess.run(["squeue", "-h", "-o", "%i", "-t", "PD,R,CG"], env=env,
+                                     capture_output=True, text=True, timeout=10).stdout.strip(),
+          15, "jobs did not end after scancel")
+
+
 def stop(cluster: Cluster) -> None:
-    """Stop the daemons by their pids (slurmd first), waiting for each to exit."""
+    """Cancel every job, then stop the daemons by their pids (slurmd first), waiting for each to exit."""
+    if "slurmd" in cluster.pids:
+        with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
+            _cancel_every_job(cluster)
     for name in ("slurmd", "slurmctld", "munged"):
         pid = cluster.pids.pop(name, None)
         if pid is None:
@@ -166,3 +180,18 @@ def stop(cluster: Cluster) -> None:
             time.sleep(0.05)
         else:
             os.kill(pid, signal.SIGKILL)
+    _kill_orphaned_steps(cluster)
+
+
+def _kill_orphaned_steps(cluster: Cluster) -> None:
+    """A slurmstepd that lost its slurmd can wait forever with its job: this cluster's (they work in its log
+    folder, slurmd's) are killed with what they run."""
+    import psutil
+
+    for proc in psutil.process_iter(["name", "cwd"]):
+        with contextlib.suppress(psutil.Error):
+            ours = Path(proc.info["cwd"] or "/").is_relative_to(cluster.root)
+            if proc.info["name"] == "slurmstepd" and ours:
+                for child in [*proc.children(recursive=True), proc]:
+                    with contextlib.suppress(psutil.Error):
+                        child.kill()

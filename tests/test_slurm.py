@@ -27,8 +27,10 @@ def invoke(*args: str):  # type: ignore[no-untyped-def]
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def make_project(root: Path, *, src: Path | None = None, pyproject_extra: str = "") -> Path:
-    """A small uv project whose .venv comes from the system's Python and sees this session's pytest."""
+def make_project(root: Path, *, src: Path | None = None, pyproject_extra: str = "",
+                 jupyter: bool = False) -> Path:
+    """A small uv project whose .venv comes from the system's Python and sees this session's pytest (and
+    JupyterLab, with ``jupyter``)."""
     import pytest as pytest_module
 
     root.mkdir(parents=True, exist_ok=True)
@@ -38,7 +40,15 @@ def make_project(root: Path, *, src: Path | None = None, pyproject_extra: str = 
     python = SYSTEM_PYTHON if os.access(SYSTEM_PYTHON, os.X_OK) else shutil.which("python3")
     subprocess.run([python, "-m", "venv", "--without-pip", str(root / ".venv")], check=True, timeout=60)
     site = next((root / ".venv").glob("lib/python*/site-packages"))
-    folders = [str(Path(pytest_module.__file__).resolve().parent.parent)] + ([str(src)] if src else [])
+    modules = [pytest_module]
+    if jupyter:
+        import ipykernel
+        import jupyter_server
+        import jupyterlab
+
+        modules += [jupyterlab, jupyter_server, ipykernel]
+    folders = sorted({str(Path(m.__file__).resolve().parent.parent) for m in modules})
+    folders += [str(src)] if src else []
     (site / "_test_paths.pth").write_text("\n".join(folders) + "\n")
     return root
 
@@ -104,6 +114,15 @@ def test_bad_project_defaults_are_one_line(tmp_path, table, message):
 
     with pytest.raises(Exception, match=message):
         run_module.project_defaults(find_project(tmp_path))
+
+
+def test_jupyter_slurm_options_only_go_together(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0.1"\n')
+    port = runner.invoke(app, ["jupyter", "start", str(tmp_path), "--slurm", "--port", "9999"])
+    assert port.exit_code == 2 and "leave out --port/--ip/--public" in port.stderr
+    gpus = runner.invoke(app, ["jupyter", "start", str(tmp_path), "--gpus", "1"])
+    assert gpus.exit_code == 2 and "need --slurm" in gpus.stderr
+    assert not (tmp_path / ".reproml").exists()
 
 
 def test_scontrol_lines_and_scheduler_reasons_are_read_right():
@@ -224,3 +243,93 @@ def test_node_whose_driver_cannot_run_the_environments_cuda_build_fails_early(tm
     fine = invoke("run", "--slurm", "--wait", "--gpus", "1", "--project", str(project), "--",
                   "sh", "-c", "echo the command ran")
     assert fine.exit_code == 0 and "the command ran" in fine.stdout
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Jupyter in a job
+
+
+def _status_code(url: str, token: str | None) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"token {token}")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _wait_state(job_id: str, state: str) -> None:
+    for _ in range(100):
+        info = slurm_module.job_info(job_id)
+        if info is None or info.state == state:
+            return
+        subprocess.run(["sleep", "0.1"], check=True)
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_jupyter_in_a_job_answers_keeps_its_token_private_and_stop_cancels(tmp_path, slurm):
+    project = make_project(tmp_path / "nb", jupyter=True)
+    started = invoke("jupyter", "start", str(project), "--slurm", "--json", "--wait", "60")
+    assert started.exit_code == 0, started.output
+    data = json.loads(started.stdout)
+    state = project / ".reproml"
+    token = (state / "jupyter.token").read_text()
+    record = json.loads((state / "jupyter.json").read_text())
+    job_id = record["extra"]["slurm_job"]
+    assert data["state"] == "running" and data["url"].endswith(f"?token={token}")
+    assert data["tunnel"] == (f"ssh -N -L {data['port']}:localhost:{data['port']} "
+                              f"{data['tunnel'].split()[-1]}")
+    api = f"http://127.0.0.1:{data['port']}/api/status"
+    assert _status_code(api, token) == 200 and _status_code(api, "wrong") == 403
+    # Where other users look: the scheduler's views, every process's command line, the job's log.
+    views = [
+        subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout,
+        subprocess.run(["squeue", "-o", "%all"], capture_output=True, text=True).stdout,
+        subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout,
+        (state / "jupyter.log").read_text(),
+    ]
+    assert job_id in views[0] and "jupyterlab" in views[2] and "Jupyter Server" in views[3]
+    assert not [view for view in views if token in view]
+    assert stat.S_IMODE((state / "jupyter.log").stat().st_mode) == 0o600
+    assert json.loads(invoke("jupyter", "status", str(project), "--json").stdout)["state"] == "running"
+    assert invoke("jupyter", "url", str(project)).stdout.strip() == data["url"]
+
+    stopped = invoke("jupyter", "stop", str(project))
+    assert stopped.exit_code == 0 and "its SLURM job was cancelled" in stopped.stdout
+    _wait_state(job_id, "CANCELLED")
+    assert slurm_module.job_info(job_id).state == "CANCELLED"
+    assert not (state / "jupyter.json").exists() and not (state / "jupyter.token").exists()
+    assert json.loads(invoke("jupyter", "status", str(project), "--json").stdout)["state"] == "stopped"
+
+    # A job cancelled behind reproml's back reads as dead; stop then only cleans up.
+    again = invoke("jupyter", "start", str(project), "--slurm", "--json")
+    assert again.exit_code == 0, again.output
+    second = json.loads((state / "jupyter.json").read_text())["extra"]["slurm_job"]
+    subprocess.run(["scancel", second], check=True)
+    _wait_state(second, "CANCELLED")
+    assert json.loads(invoke("jupyter", "status", str(project), "--json").stdout)["state"] == "dead"
+    assert "already gone" in invoke("jupyter", "stop", str(project)).stdout
+    assert not (state / "jupyter.json").exists()
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_jupyter_job_that_dies_at_start_is_one_line_with_the_log_and_leaves_nothing(tmp_path, slurm):
+    project = make_project(tmp_path / "nojupyter")
+    for pth in (project / ".venv").glob("lib/python*/site-packages/_test_paths.pth"):
+        pth.unlink()  # the environment sees no JupyterLab
+    result = runner.invoke(app, ["jupyter", "start", str(project), "--slurm", "--wait", "30"])
+    assert result.exit_code == 4
+    errors = [line for line in result.stderr.splitlines() if line.startswith("reproml: error:")]
+    assert len(errors) == 1 and "ended (FAILED) before the server was ready" in errors[0]
+    assert "No module named jupyterlab" in result.stderr  # the log's tail
+    state = project / ".reproml"
+    assert not (state / "jupyter.json").exists() and not (state / "jupyter.token").exists()
+    assert json.loads(invoke("jupyter", "status", str(project), "--json").stdout)["state"] == "stopped"

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from reproml import __version__
+from reproml.cli_options import slurm_options
 from reproml.errors import ReproError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -278,23 +279,9 @@ def _change_packages(action: str, given: dict[str, Any]) -> None:
         click.echo(f"reproml: next: {line}", err=True)
 
 
-def _slurm_options(command: Any) -> Any:
-    """The resource options of a SLURM job; unset ones come from [tool.reproml.slurm], else the cluster."""
-    for option in reversed([
-        click.option("--gpus", type=click.IntRange(min=0), metavar="N", help="GPUs for the job."),
-        click.option("--cpus", type=click.IntRange(min=1), metavar="N", help="CPU cores for the job."),
-        click.option("--mem", metavar="SIZE", help="Memory for the job (sbatch --mem: 16G, 4000M)."),
-        click.option("--time", metavar="D-HH:MM", help="Time limit of the job."),
-        click.option("--partition", metavar="P", help="SLURM partition."),
-        click.option("--account", metavar="A", help="SLURM account."),
-    ]):
-        command = option(command)
-    return command
-
-
 @app.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
 @click.option("--slurm", is_flag=True, help="Run as a SLURM batch job (the only way `run` runs for now).")
-@_slurm_options
+@slurm_options
 @click.option("--wait", is_flag=True, help="Follow the job's log; exit with the job's exit code.")
 @click.option("--project", "path", default=".", type=click.Path(), metavar="PATH",
               help="The project [default: the current folder].")

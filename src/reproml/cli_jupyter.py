@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from reproml.cli_options import slurm_options
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -64,15 +66,29 @@ def jupyter_app() -> None:
     metavar="SECONDS",
     help="Seconds to wait for the server to answer.",
 )
+@click.option("--slurm", is_flag=True,
+              help="Run it in a SLURM job on a compute node (options below); `stop` cancels the job.")
+@slurm_options
 @_json_option
-def start(path: Path, port: int | None, lab: bool, ip: str, public: bool, wait: float, as_json: bool) -> None:
+def start(path: Path, port: int | None, lab: bool, ip: str, public: bool, wait: float, as_json: bool,
+          slurm: bool, **given: Any) -> None:
     """Start the project's Jupyter server, detached, and print its URL (or the running one's)."""
     from reproml.commands import jupyter
+    from reproml.errors import UsageError
 
+    app = "lab" if lab else "notebook"
+    if slurm and (port is not None or public or ip != "127.0.0.1"):
+        raise UsageError("--slurm binds the compute node's address on a free port: "
+                         "leave out --port/--ip/--public")
+    if not slurm and any(value is not None for value in given.values()):
+        raise UsageError("--gpus/--cpus/--mem/--time/--partition/--account need --slurm")
     try:
-        result = jupyter.start(
-            path, port=port, app="lab" if lab else "notebook", ip=ip, public=public, wait=wait
-        )
+        if slurm:
+            from reproml.commands import jupyter_slurm
+
+            result = jupyter_slurm.start(path, given, app=app, wait=wait)
+        else:
+            result = jupyter.start(path, port=port, app=app, ip=ip, public=public, wait=wait)
     except jupyter.ServerStartError as error:
         if error.log_tail:
             click.echo("reproml: the server's last log lines:\n" + _indent(error.log_tail), err=True)

@@ -69,7 +69,7 @@ def load(folder: Path, job_id: str) -> Job | None:
         return None
     info = slurm.job_info(job_id)
     return Job(job_id, list(record.get("command", [])), float(record.get("submitted", 0)),
-               folder / f"{job_id}.log", info, _recorded_exit(folder, job_id))
+               Path(record.get("log") or folder / f"{job_id}.log"), info, _recorded_exit(folder, job_id))
 
 
 def find(path: str | Path, job_id: str) -> Job:

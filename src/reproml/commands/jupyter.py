@@ -337,6 +337,10 @@ def evaluate(
         "started_at": _iso(record.started_at),
         "log": record.log,
     }
+    if record.extra.get("slurm_job"):  # a server in a SLURM job (reproml jupyter start --slurm)
+        from reproml.commands import jupyter_slurm
+
+        return jupyter_slurm.evaluate(record, token, common)
     if server is None:
         return ServerStatus(state=js.DEAD, **common)
     answer = "ok" if answered else server.probe(token, timeout=probe_timeout)
@@ -412,7 +416,12 @@ def start(
         for state_path in (state_file, token_file, log_file):
             js.check_state_file(state_path)
         existing = js.read_project_record(state_dir, project.root)
-        if existing is not None and js.find_process(existing) is not None:
+        if existing is not None and existing.extra.get("slurm_job"):
+            if evaluate(existing, js.read_token(token_file)).alive:
+                job = existing.extra["slurm_job"]
+                raise ToolError(f"this project's Jupyter server runs in SLURM job {job}",
+                                hint="`reproml jupyter stop` first")
+        elif existing is not None and js.find_process(existing) is not None:
             current = evaluate(existing, js.read_token(token_file))
             if current.state == js.RUNNING:
                 return StartResult(current, True, _tunnel(existing), tuple(warnings))
@@ -655,6 +664,10 @@ def stop_all(*, grace: float = DEFAULT_GRACE) -> list[StopResult]:
 def stop_record(record: js.ServerRecord, token: str | None, *, grace: float) -> str:
     """End the process a record describes; returns how. Only a process proven to be the server reproml started
     is signalled (js.Server), and the token goes only to the port that process listens on."""
+    if record.extra.get("slurm_job"):
+        from reproml.commands import jupyter_slurm
+
+        return jupyter_slurm.stop(record)
     server = js.Server.find(record)
     if server is None:
         return "stale"
@@ -938,7 +951,8 @@ def render_stop(result: StopResult) -> str:
         return f"no Jupyter server is running for {result.project}; nothing to stop"
     if result.how == "stale":
         return f"the recorded server (pid {result.pid}) for {result.project} was already gone; state cleaned"
-    how = {"shutdown": "shut down", "sigterm": "stopped with SIGTERM", "sigkill": "killed with SIGKILL"}[
+    how = {"shutdown": "shut down", "sigterm": "stopped with SIGTERM", "sigkill": "killed with SIGKILL",
+           "scancel": "stopped: its SLURM job was cancelled"}[
         result.how
     ]
     return f"Jupyter server for {result.project} (pid {result.pid}) {how}"

@@ -231,8 +231,10 @@ def batch_script(project: Project, environment: Environment, command: Sequence[s
 
 def submit(
     path: str | Path, command: Sequence[str], given: dict[str, Any], *, kind: str = "run",
-    extra_env: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None, log: Path | None = None,
 ) -> Submitted:
+    """Make the environment ready, submit CMD, record the job; ``log``: a file of the caller's (made 0600
+    already) that the job appends to, instead of .reproml/jobs/ID.log."""
     if not command:
         raise UsageError("no command to run: reproml run --slurm -- CMD ARGS...")
     slurm.tool("sbatch")  # before any sync: no SLURM, nothing done
@@ -246,7 +248,7 @@ def submit(
         script = batch_script(project, environment, command, folder)
         args = [
             f"--job-name={project.root.name}",
-            f"--output={folder}/%j.log",
+            *([f"--output={log}", "--open-mode=append"] if log else [f"--output={folder}/%j.log"]),
             f"--chdir={project.root}",
             *request.sbatch_args(),
         ]
@@ -256,10 +258,11 @@ def submit(
         finally:
             os.umask(old)
         record = {"id": job_id, "kind": kind, "command": list(command), "submitted": time.time(),
+                  "log": str(log or folder / f"{job_id}.log"),
                   "resources": {k: v for k, v in vars(request).items() if v is not None}}
         try:
             jupyter_state.write_private(folder / f"{job_id}.json", json.dumps(record, indent=2) + "\n")
         except BaseException:
             slurm.cancel(job_id)  # a job reproml cannot find again is not left running
             raise
-    return Submitted(job_id, folder / f"{job_id}.log", notes)
+    return Submitted(job_id, log or folder / f"{job_id}.log", notes)
