@@ -79,6 +79,7 @@ def start(root: Path) -> Cluster:
     """Start munged, slurmctld and slurmd with their files under ``root``."""
     for sub in ("munge", "key", "state", "spool", "log", "run"):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o755)  # other users' commands read slurm.conf (the permission tests run one as nobody)
     os.chmod(root / "key", 0o700)
     os.chmod(root / "munge", 0o755)  # the socket: every user's commands authenticate through it
     key = root / "key" / "munge.key"

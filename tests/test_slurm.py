@@ -292,7 +292,7 @@ def test_jupyter_in_a_job_answers_keeps_its_token_private_and_stop_cancels(tmp_p
     views = [
         subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout,
         subprocess.run(["squeue", "-o", "%all"], capture_output=True, text=True).stdout,
-        subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout,
+        subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout,
         (state / "jupyter.log").read_text(),
     ]
     assert job_id in views[0] and "jupyterlab" in views[2] and "Jupyter Server" in views[3]
@@ -333,3 +333,32 @@ def test_jupyter_job_that_dies_at_start_is_one_line_with_the_log_and_leaves_noth
     state = project / ".reproml"
     assert not (state / "jupyter.json").exists() and not (state / "jupyter.token").exists()
     assert json.loads(invoke("jupyter", "status", str(project), "--json").stdout)["state"] == "stopped"
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_another_user_finds_no_token_in_the_scheduler_processes_or_files(slurm, unprivileged):
+    project = make_project(unprivileged.tmp / "shared" / "nb", jupyter=True)  # on a path others can walk
+    os.chmod(project.parent, 0o755)
+    os.chmod(project, 0o755)
+    started = invoke("jupyter", "start", str(project), "--slurm")
+    assert started.exit_code == 0, started.output
+    state = project / ".reproml"
+    token = (state / "jupyter.token").read_text()
+    job_id = json.loads((state / "jupyter.json").read_text())["extra"]["slurm_job"]
+    try:
+        assert unprivileged.env["SLURM_CONF"] == slurm.env["SLURM_CONF"]
+        views = [
+            unprivileged.run(["scontrol", "show", "job", job_id]),
+            unprivileged.run(["squeue", "-o", "%all"]),
+            unprivileged.run(["ps", "-eww", "-o", "args"]),
+            unprivileged.run(["sh", "-c", f"cat {state}/jupyter.log {state}/jupyter.token "
+                                          f"{state}/jupyter-runtime/* {state}/jobs/*"]),
+        ]
+        # The other user sees the job and the server's process, and nothing of the project's state.
+        assert f"JobId={job_id}" in views[0].stdout and job_id in views[1].stdout
+        assert "jupyterlab" in views[2].stdout
+        assert views[3].stdout == "" and "Permission denied" in views[3].stderr
+        assert not [view for view in views if token in view.stdout + view.stderr]
+    finally:
+        assert invoke("jupyter", "stop", str(project)).exit_code == 0
