@@ -78,10 +78,12 @@ def fake_jupyter_project(root: Path, main: str = FAKE_JUPYTER) -> Path:
 @pytest.fixture(autouse=True)
 def no_leftover_servers(isolated_env: Path, tmp_path: Path) -> Iterator[None]:
     yield
-    jupyter.stop_all(grace=1)
-    for proc in psutil.process_iter(["cmdline"]):
-        if any(str(tmp_path) in part for part in proc.info["cmdline"] or []):
-            proc.kill()
+    try:
+        jupyter.stop_all(grace=1)
+    finally:  # even when stop_all itself is broken (a failing test, a mutant): no server outlives its test
+        for proc in psutil.process_iter(["cmdline"]):
+            if any(str(tmp_path) in part for part in proc.info["cmdline"] or []):
+                proc.kill()
 
 
 def one_line_error(result, code: int, *fragments: str) -> str:
