@@ -65,6 +65,21 @@ def _wait_or_kill(pid: int, timeout: float) -> int | None:
     return None
 
 
+def _wait_until_reading_the_terminal(pid: int, timeout: float = 30.0) -> None:
+    """Until the child sleeps in a terminal read. A Ctrl-C that lands between printing a prompt and reading
+    the answer sets Python's signal flag without interrupting the read that follows (CPython checks the flag
+    when the read is interrupted), so the child would wait for input; a person would press Ctrl-C again."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if wchan.read_text() in ("wait_woken", "n_tty_read"):
+                return
+        except OSError:
+            return  # no /proc here, or the child is gone: the assertions below tell
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("answers_before_ctrl_c", [0, 2])
 def test_ctrl_c_at_a_prompt_on_a_real_terminal_is_one_line_and_exit_130(tmp_path, answers_before_ctrl_c):
     target = tmp_path / "proj"
@@ -82,6 +97,7 @@ def test_ctrl_c_at_a_prompt_on_a_real_terminal_is_one_line_and_exit_130(tmp_path
         for answer in ["uv-python-ml", "my-model"][:answers_before_ctrl_c]:
             os.write(fd, answer.encode() + b"\r")
             output += read_until(fd, r"\]: $|: $", timeout=60)
+        _wait_until_reading_the_terminal(pid)
         os.write(fd, b"\x03")  # Ctrl-C, as the terminal sends it: SIGINT to the foreground process
         output += read_until(fd, r"interrupted", timeout=60)
         output += read_until(fd, r"$a", timeout=5)  # drain until the child exits
