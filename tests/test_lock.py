@@ -57,12 +57,13 @@ def test_no_lock_writes_no_lock_and_warns_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("how", ["offline", "closed-port"])
-def test_a_lock_that_cannot_reach_the_index_leaves_the_project_and_one_warning(tmp_path, monkeypatch, how):
+def test_a_lock_that_cannot_reach_the_index_leaves_the_project_and_one_warning(tmp_path, tmp_path_factory,
+                                                                              monkeypatch, how):
     monkeypatch.setenv("UV_PYTHON", sys.executable)
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
     if how == "offline":  # offline with an empty cache (the session's may hold what other tests locked)
         monkeypatch.setenv("UV_OFFLINE", "1")
-        monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
+        monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.mktemp("empty-uv-cache")))
         args = ["--framework", "none"]
     else:  # every index (PyPI's stand-in and the PyTorch indexes) at a port that refuses connections
         base = f"http://127.0.0.1:{closed_port()}"
