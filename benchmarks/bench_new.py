@@ -1,4 +1,5 @@
-"""Time `reproml --help`, `reproml new` per preset, `copier copy` of the same template, and `uv init --package`.
+"""Time `reproml --help`, `reproml new` per preset, `copier copy` of the same template, and
+`uv init --package`.
 
 Run: python benchmarks/bench_new.py [--runs N]. Every command is a fresh process on this machine, no git, no
 install; the figure is the median wall time of N runs (after one warm-up run).
@@ -50,8 +51,8 @@ def main() -> None:
         data.write_text(yaml.safe_dump({"preset": "uv-python-ml", "project_name": "proj"}))
         copier = shutil.which("copier") or "copier"
         rows.append(("copier copy (uv-python-ml)", median_seconds(
-            lambda dest: [copier, "copy", "--defaults", "--quiet", "--data-file", str(data), str(TEMPLATE_DIR),
-                          str(dest)], runs), None))
+            lambda dest: [copier, "copy", "--defaults", "--quiet", "--data-file", str(data),
+                          str(TEMPLATE_DIR), str(dest)], runs), None))
     uv = uv_executable()
     rows.append(("uv init --package", median_seconds(
         lambda dest: [uv, "init", "--package", "--no-workspace", "--vcs", "none", str(dest)], runs), None))

@@ -1,8 +1,8 @@
 """Size and install time of a generated project's CPU environment versus a plain `torch` dependency from PyPI.
 
-Run: python benchmarks/bench_torch_env.py. The generated `uv-python-ml --accelerator cpu` project is synced for
-real, with an empty uv cache, its PyTorch index served on 127.0.0.1 from the CPU wheel on this machine's disk
-(the same stand-in the tests use) and everything else from PyPI. The plain `torch` project is only locked
+Run: python benchmarks/bench_torch_env.py. The generated `uv-python-ml --accelerator cpu` project is synced
+for real, with an empty uv cache, its PyTorch index served on 127.0.0.1 from the CPU wheel on this machine's
+disk (the same stand-in the tests use) and everything else from PyPI. The plain `torch` project is only locked
 (this machine cannot download several GB): its figure is the sum of the Linux x86_64 cp311 wheels in uv.lock.
 """
 
@@ -19,10 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from helpers import answers_for  # noqa: E402
-from torch_index import find_wheels, serve_torch_index  # noqa: E402
-
 from reproml.commands.new import render  # noqa: E402
 from reproml.tools import uv_executable  # noqa: E402
+from torch_index import find_wheels, serve_torch_index  # noqa: E402
 
 
 def du(path: Path) -> int:
@@ -48,7 +47,8 @@ def main() -> None:
         sys.exit("needs uv and the PyTorch CPU wheel on this machine's disk")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = dict(os.environ, UV_PYTHON=sys.executable, UV_PYTHON_DOWNLOADS="never", UV_CACHE_DIR=str(root / "cache"))
+        env = dict(os.environ, UV_PYTHON=sys.executable, UV_PYTHON_DOWNLOADS="never",
+                   UV_CACHE_DIR=str(root / "cache"))
         with serve_torch_index(wheels) as index:
             answers = answers_for("uv-python-ml", accelerator="cpu", docs=False, jupyter=False)
             answers["torch_index_base"] = index
@@ -75,8 +75,8 @@ def main() -> None:
     print(f"{'environment':52} {'download GB':>11} {'packages':>8} {'on disk GB':>10} {'install s':>9}")
     print(f"{'generated uv-python-ml --accelerator cpu (synced)':52} {cpu_lock / gb:11.2f} {cpu_count:8d} "
           f"{cpu_size / gb:10.2f} {seconds:9.1f}")
-    print(f"{'plain torch + torchvision from PyPI (locked only)':52} {plain_lock / gb:11.2f} {plain_count:8d} "
-          f"{'n/a':>10} {'n/a':>9}")
+    print(f"{'plain torch + torchvision from PyPI (locked only)':52} {plain_lock / gb:11.2f} "
+          f"{plain_count:8d} {'n/a':>10} {'n/a':>9}")
 
 
 if __name__ == "__main__":

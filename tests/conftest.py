@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import sysconfig
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,8 +63,9 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("TERM", "dumb")
-    # The tools installed with reproml (uv ships in its dependencies) are on PATH, as in the user's shell after
-    # `pip install`, even when the suite runs as `venv/bin/python -m pytest` without activating the venv.
+    # The tools installed with reproml (uv ships in its dependencies) are on PATH, as in the user's shell
+    # after `pip install`, even when the suite runs as `venv/bin/python -m pytest` without activating the
+    # venv.
     scripts = sysconfig.get_path("scripts")
     if scripts not in os.environ.get("PATH", "").split(os.pathsep):
         monkeypatch.setenv("PATH", scripts + os.pathsep + os.environ.get("PATH", ""))

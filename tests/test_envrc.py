@@ -18,8 +18,8 @@ from reproml.commands.new import TEMPLATE_DIR
 
 def source_envrc(project, stubs: str, driver: str) -> str:
     env = dict(os.environ, REPROML_CUDA_DRIVER_VERSION=driver)
-    done = subprocess.run(["bash", "-c", f"{stubs}; source .envrc"], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(["bash", "-c", f"{stubs}; source .envrc"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -31,28 +31,33 @@ def source_envrc(project, stubs: str, driver: str) -> str:
 )
 def test_envrc_picks_the_build_the_driver_supports(tmp_path, driver, expected):
     project = render_preset(tmp_path / "p", "uv-python-ml")
-    stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
+    stubs = ('watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; '
+             'uv(){ echo "uv $*"; }')
     assert source_envrc(project, stubs, driver) == f"uv sync --quiet {expected}"
 
 
 def test_cuda_accelerator_gets_cuda_even_before_a_driver_is_installed(tmp_path):
     project = render_preset(tmp_path / "p", "uv-python-ml", accelerator="cuda")
-    stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
+    stubs = ('watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; '
+             'uv(){ echo "uv $*"; }')
     assert source_envrc(project, stubs, "none") == "uv sync --quiet --extra cu130"
     assert source_envrc(project, stubs, "535.104.05") == "uv sync --quiet --extra cu126"
 
 
 def test_fixed_builds_need_no_choice(tmp_path):
     project = render_preset(tmp_path / "p", "uv-python-ml", accelerator="cu126")
-    stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
+    stubs = ('watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; '
+             'uv(){ echo "uv $*"; }')
     assert source_envrc(project, stubs, "580.65.06") == "uv sync --quiet"
 
 
-@pytest.mark.parametrize(("driver", "env_name"), [("none", "dev"), ("550.54.14", "dev-cuda"), ("580.65.06", "dev-cuda")])
+@pytest.mark.parametrize(
+    ("driver", "env_name"), [("none", "dev"), ("550.54.14", "dev-cuda"), ("580.65.06", "dev-cuda")])
 def test_pixi_envrc_picks_the_cuda_environment_where_a_driver_is(tmp_path, driver, env_name):
     project = render_preset(tmp_path / "p", "global-python-ml")
     stubs = 'watch_file(){ :; }; has(){ return 0; }; pixi(){ echo "echo pixi $*"; }'
-    assert source_envrc(project, stubs, driver) == f"pixi shell-hook --environment {env_name} --change-ps1 false"
+    expected = f"pixi shell-hook --environment {env_name} --change-ps1 false"
+    assert source_envrc(project, stubs, driver) == expected
 
 
 def test_cpu_pixi_project_always_uses_dev(tmp_path):
@@ -71,7 +76,8 @@ def test_the_template_shell_snippet_is_generated_from_the_cuda_table():
 @pytest.mark.parametrize("driver", ["none", "450.80.02", "525.60.13", "550.54.14", "580.65.06", "garbage"])
 def test_envrc_choice_agrees_with_doctor(tmp_path, accelerator, driver):
     project = render_preset(tmp_path / "p", "uv-python-ml", accelerator=accelerator)
-    stubs = 'watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; uv(){ echo "uv $*"; }'
+    stubs = ('watch_file(){ :; }; PATH_add(){ :; }; has(){ return 0; }; log_error(){ :; }; '
+             'uv(){ echo "uv $*"; }')
     expected = gpu.choose_build(accelerator, gpu.parse_driver_version(driver), "Linux")
     assert source_envrc(project, stubs, driver) == f"uv sync --quiet --extra {expected}"
 

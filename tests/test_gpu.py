@@ -31,8 +31,8 @@ def no_seams(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-# Per driver, written out by hand from PyTorch's matrix (cu130/cu132 >= 580, cu126 >= 525.60.13), never computed
-# with gpu: (driver, newest CUDA build, what `auto` gets on Linux, what `cuda` gets on Linux).
+# Per driver, written out by hand from PyTorch's matrix (cu130/cu132 >= 580, cu126 >= 525.60.13), never
+# computed with gpu: (driver, newest CUDA build, what `auto` gets on Linux, what `cuda` gets on Linux).
 # `cuda`: no driver -> cu130 (CUDA wheels before a driver is installed); a driver too old for every build ->
 # cu126 (the least driver upgrade).
 RECOMMENDATIONS = [
@@ -87,7 +87,8 @@ def test_supports(driver: str | None, build: str, ok: bool) -> None:
 def test_table_is_newest_first_and_offers_exactly_these_builds() -> None:
     assert gpu.CUDA_BUILDS == (("cu130", "580"), ("cu126", "525.60.13"))
     assert gpu.ACCELERATORS == ("auto", "cpu", "cuda", "cu126", "cu130", "cu132")
-    assert [(b.name, b.minimum_driver, b.driver_cuda, b.conda_cuda_version, b.extra) for b in gpu.CUDA_TABLE] == [
+    rows = [(b.name, b.minimum_driver, b.driver_cuda, b.conda_cuda_version, b.extra) for b in gpu.CUDA_TABLE]
+    assert rows == [
         ("cu132", "580", "13.0", "13.2.*", False),
         ("cu130", "580", "13.0", "13.0.*", True),
         ("cu126", "525.60.13", "12.0", "12.6.*", True),
@@ -231,7 +232,8 @@ def test_shell_function_gives_the_table_and_agrees_with_python(shell: str, tmp_p
     script = tmp_path / "fn.sh"
     script.write_text(gpu.shell_function())
     for driver, _newest, auto, cuda in RECOMMENDATIONS:
-        expected = {"auto": auto, "cuda": cuda, "cpu": "cpu", "cu126": "cu126", "cu130": "cu130", "cu132": "cu132"}
+        expected = {"auto": auto, "cuda": cuda, "cpu": "cpu",
+                    "cu126": "cu126", "cu130": "cu130", "cu132": "cu132"}
         for accelerator, build in expected.items():
             out = _shell(shell, script, f"reproml_cuda_build {accelerator}", driver).stdout.strip()
             assert out == build == gpu.choose_build(accelerator, driver, "Linux"), (driver, accelerator)

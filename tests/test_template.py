@@ -38,7 +38,8 @@ def expected_files(preset: str, docs: bool) -> set[str]:
     if preset in ("flake-python-ml", "pythonml", "nixos-pythonml"):
         files |= {".nix/flake.nix", ".nix/packages.nix"}
     if preset in ("flake-python-ml", "pythonml"):
-        files |= {f".nix/overlays/{f}" for f in ("default.nix", "newer-tools.nix", "example.nix", "README.md")}
+        overlays = ("default.nix", "newer-tools.nix", "example.nix", "README.md")
+        files |= {f".nix/overlays/{f}" for f in overlays}
     return files
 
 
@@ -104,14 +105,17 @@ def test_a_typo_in_a_pixi_table_is_caught_by_the_schema(rendered):
 
 
 def test_pixi_docs_environment_and_tasks(rendered):
-    with_docs = tomllib.loads((rendered[("global-python-ml", True, "torch", "auto")] / "pyproject.toml").read_text())
+    with_docs_dir = rendered[("global-python-ml", True, "torch", "auto")]
+    with_docs = tomllib.loads((with_docs_dir / "pyproject.toml").read_text())
     pixi = with_docs["tool"]["pixi"]
     assert pixi["feature"]["docs"]["dependencies"]["pandoc"] == "*"
     assert {"docs", "dev", "default"} <= set(pixi["environments"])
-    assert {e["solve-group"] for e in pixi["environments"].values() if "cuda" not in e["features"]} == {"default"}
+    cpu_environments = [e for e in pixi["environments"].values() if "cuda" not in e["features"]]
+    assert {e["solve-group"] for e in cpu_environments} == {"default"}
     tasks = {name for feature in pixi["feature"].values() for name in feature.get("tasks", {})}
     assert tasks == {"test", "lint", "docs", "jupyter"}
-    without = tomllib.loads((rendered[("global-python-ml", False, "none", "auto")] / "pyproject.toml").read_text())
+    without_dir = rendered[("global-python-ml", False, "none", "auto")]
+    without = tomllib.loads((without_dir / "pyproject.toml").read_text())
     assert "docs" not in without["tool"]["pixi"]["environments"]
     assert "torchvision" not in without["tool"]["pixi"]["dependencies"]
 

@@ -1,7 +1,8 @@
 """One error base class; the CLI turns any ReproError into one line on stderr and its exit code.
 
 Exit codes: 1 other errors (an OSError names the path and the cause), 2 bad input, 3 destination, 4 tool
-failure, 5 not a project, 6 merge needed (`new --force`, `update` conflicts), 130 Ctrl-C, 143 SIGTERM and 129 SIGHUP during `new`.
+failure, 5 not a project, 6 merge needed (`new --force`, `update` conflicts), 130 Ctrl-C, 143 SIGTERM and
+129 SIGHUP during `new`.
 """
 
 from __future__ import annotations

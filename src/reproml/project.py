@@ -1,4 +1,5 @@
-"""What reproml knows about an existing project: found through copier's answers file, else through its manifest."""
+"""What reproml knows about an existing project: found through copier's answers file, else through its
+manifest."""
 
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ def make_answers_portable(folder: Path, digest: str) -> None:
     from reproml import __version__
 
     path = folder / ANSWERS_FILE
-    header = "".join(line for line in path.read_text(encoding="utf-8").splitlines(True) if line.startswith("#"))
+    lines = path.read_text(encoding="utf-8").splitlines(True)
+    header = "".join(line for line in lines if line.startswith("#"))
     answers = {key: value for key, value in read_answers(folder).items() if not key.startswith("_")}
     recorded = {"_reproml_version": __version__, "_template_digest": digest, **answers}
     body = yaml.safe_dump(recorded, sort_keys=False, allow_unicode=True, width=1000)
@@ -98,12 +100,14 @@ def find_project(path: str | Path = ".") -> Project:
             answers = read_answers(folder)
             preset = PRESETS.get(str(answers.get("preset", "")))
             if preset is None:
-                raise ProjectError(f"{folder / ANSWERS_FILE} names no known preset: {answers.get('preset')!r}")
+                raise ProjectError(
+                    f"{folder / ANSWERS_FILE} names no known preset: {answers.get('preset')!r}")
             return Project(folder, preset.manager, preset, answers)
         manager = _manager_from_manifest(folder)
         if manager:
             return Project(folder, manager, None)
-    raise ProjectError(f"{start} is not inside a Python project (no {ANSWERS_FILE}, pixi.toml or pyproject.toml)")
+    raise ProjectError(
+        f"{start} is not inside a Python project (no {ANSWERS_FILE}, pixi.toml or pyproject.toml)")
 
 
 def _manager_from_manifest(folder: Path) -> str | None:
