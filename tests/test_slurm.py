@@ -132,6 +132,14 @@ def test_scontrol_lines_and_scheduler_reasons_are_read_right():
     )
     assert fields["JobName"] == "my job" and fields["WorkDir"] == "/tmp/a b" and fields["ExitCode"] == "3:0"
     assert slurm_module._exit_code("3:0") == 3 and slurm_module._exit_code("0:15") == 128 + 15
+    durations = ("00:05:00", "1-02:03:04", "07:09", "UNLIMITED", None)
+    assert [slurm_module.parse_duration(t) for t in durations] == [300, 93784, 429, None, None]
+    assert slurm_module.format_duration(93784) == "1-02:03:04"
+    assert slurm_module.format_duration(299) == "00:04:59"
+    job = slurm_module.JobInfo
+    assert job("7", "RUNNING", elapsed="00:01:00", time_limit="00:05:00").time_left_seconds == 240
+    assert job("7", "COMPLETED", elapsed="00:01:00", time_limit="00:05:00").time_left_seconds is None
+    assert job("7", "RUNNING", elapsed="00:01:00", time_limit="UNLIMITED").time_left_seconds is None
     assert slurm_module.scheduler_reason(
         "sbatch: error: Batch job submission failed: Invalid partition name specified\n"
     ) == "Batch job submission failed: Invalid partition name specified"
@@ -195,9 +203,14 @@ def test_jobs_lists_logs_and_cancels(tmp_path, slurm):
         subprocess.run(["sleep", "0.1"], check=True)
     assert info is not None and info.state == "RUNNING"
     table = invoke("jobs", "--project", str(project)).stdout.splitlines()
-    assert table[0].split()[:5] == ["JOB", "STATE", "ELAPSED", "LIMIT", "EXIT"]
+    assert table[0].split()[:6] == ["JOB", "STATE", "ELAPSED", "LEFT", "LIMIT", "EXIT"]
     assert table[1].split()[:2] == [job_id, "RUNNING"] and table[1].endswith("sh -c echo started; sleep 60")
-    assert "00:05:00" in table[1]
+    elapsed, left, limit = table[1].split()[2:5]
+    assert limit == "00:05:00" and elapsed.startswith("00:00:0")
+    assert left == "00:05:00" if elapsed == "00:00:00" else left.startswith("00:04:5")
+    running = json.loads(invoke("jobs", "--json", "--project", str(project)).stdout)[0]
+    assert 0 <= running["elapsed_seconds"] <= 10 and 290 <= running["time_left_seconds"] <= 300
+    assert running["elapsed_seconds"] + running["time_left_seconds"] == 300
     cancelled = invoke("jobs", "--project", str(project), "cancel", job_id)
     assert cancelled.exit_code == 0 and f"job {job_id} cancelled" in cancelled.stderr
     for _ in range(100):
@@ -205,7 +218,7 @@ def test_jobs_lists_logs_and_cancels(tmp_path, slurm):
             break
         subprocess.run(["sleep", "0.1"], check=True)
     listed = json.loads(invoke("jobs", "--json", "--project", str(project)).stdout)
-    assert [(j["id"], j["state"]) for j in listed] == [(job_id, "CANCELLED")]
+    assert [(j["id"], j["state"], j["time_left_seconds"]) for j in listed] == [(job_id, "CANCELLED", None)]
     unknown = runner.invoke(app, ["jobs", "--project", str(project), "logs", "999999"])
     assert unknown.exit_code == 5 and "not one of this project's jobs" in unknown.stderr
 
@@ -276,7 +289,8 @@ def _wait_state(job_id: str, state: str) -> None:
 @pytest.mark.slow
 def test_jupyter_in_a_job_answers_keeps_its_token_private_and_stop_cancels(tmp_path, slurm):
     project = make_project(tmp_path / "nb", jupyter=True)
-    started = invoke("jupyter", "start", str(project), "--slurm", "--json", "--wait", "60")
+    started = invoke("jupyter", "start", str(project), "--slurm", "--time", "0-00:10", "--json",
+                     "--wait", "60")
     assert started.exit_code == 0, started.output
     data = json.loads(started.stdout)
     state = project / ".reproml"
@@ -298,7 +312,11 @@ def test_jupyter_in_a_job_answers_keeps_its_token_private_and_stop_cancels(tmp_p
     assert job_id in views[0] and "jupyterlab" in views[2] and "Jupyter Server" in views[3]
     assert not [view for view in views if token in view]
     assert stat.S_IMODE((state / "jupyter.log").stat().st_mode) == 0o600
-    assert json.loads(invoke("jupyter", "status", str(project), "--json").stdout)["state"] == "running"
+    status = json.loads(invoke("jupyter", "status", str(project), "--json").stdout)
+    assert status["state"] == "running" and status["slurm_job"] == job_id
+    assert 580 <= status["time_left_seconds"] <= 600  # the 10-minute limit, less the seconds it has run
+    text = invoke("jupyter", "status", str(project)).stdout
+    assert f"  SLURM job {job_id}: 9m" in text and "s left before its time limit" in text
     assert invoke("jupyter", "url", str(project)).stdout.strip() == data["url"]
 
     stopped = invoke("jupyter", "stop", str(project))

@@ -334,7 +334,7 @@ def _wait_for_job(path: str, job_id: str) -> int:
               help="The project [default: the current folder].")
 @click.pass_context
 def jobs(ctx: click.Context, as_json: bool, path: str) -> None:
-    """This project's SLURM jobs: state, elapsed time, limit, exit code."""
+    """This project's SLURM jobs: state, elapsed and remaining time, limit, exit code."""
     ctx.obj = path
     if ctx.invoked_subcommand is not None:
         return

@@ -63,6 +63,36 @@ class JobInfo:
     def finished(self) -> bool:
         return self.state in FINAL_STATES
 
+    @property
+    def elapsed_seconds(self) -> int | None:
+        return parse_duration(self.elapsed)
+
+    @property
+    def time_left_seconds(self) -> int | None:
+        """Seconds before the scheduler ends the job at its limit; None: finished, or no limit known."""
+        limit = parse_duration(self.time_limit)
+        if self.finished or limit is None:
+            return None
+        return max(0, limit - (self.elapsed_seconds or 0))
+
+
+def parse_duration(text: str | None) -> int | None:
+    """SLURM's ``[D-]HH:MM:SS`` (or ``MM:SS``) in seconds; None for UNLIMITED, Partition_Limit and such."""
+    match = re.fullmatch(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)", text or "")
+    if not match:
+        return None
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def format_duration(seconds: int | None) -> str:
+    """Seconds as SLURM writes them (``1-02:03:04``, ``00:04:59``); "-" when not known."""
+    if seconds is None:
+        return "-"
+    days, rest = divmod(seconds, 86400)
+    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{clock}" if days else clock
+
 
 def tool(name: str) -> str:
     """The path of a SLURM command; a one-line error when SLURM is not on PATH."""
@@ -158,4 +188,5 @@ def to_dict(info: JobInfo | None) -> dict[str, Any]:
     if info is None:
         return {}
     return {"state": info.state, "reason": info.reason, "exit_code": info.exit_code, "elapsed": info.elapsed,
-            "time_limit": info.time_limit, "node": info.node}
+            "elapsed_seconds": info.elapsed_seconds, "time_limit": info.time_limit,
+            "time_left_seconds": info.time_left_seconds, "node": info.node}

@@ -153,18 +153,19 @@ def to_json(jobs: list[Job]) -> list[dict[str, Any]]:
 def render(jobs: list[Job]) -> str:
     if not jobs:
         return "no SLURM jobs for this project (reproml run --slurm -- CMD)\n"
-    rows = [("JOB", "STATE", "ELAPSED", "LIMIT", "EXIT", "COMMAND")]
+    rows = [("JOB", "STATE", "ELAPSED", "LEFT", "LIMIT", "EXIT", "COMMAND")]
     for job in jobs:
         info = job.info
         state = job.state + (f" ({info.reason})" if info and info.reason and not info.finished else "")
         rows.append((job.job_id, state, info.elapsed or "-" if info else "-",
+                     slurm.format_duration(info.time_left_seconds) if info else "-",
                      info.time_limit or "-" if info else "-",
                      "-" if job.exit_code is None else str(job.exit_code), " ".join(job.command)))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
     lines = []
     for row in rows:
-        cells = "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
-        lines.append(f"{cells}  {row[5]}\n")
+        cells = "  ".join(cell.ljust(width) for cell, width in zip(row[:6], widths, strict=True))
+        lines.append(f"{cells}  {row[6]}\n")
     return "".join(lines)
 
 

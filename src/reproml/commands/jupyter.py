@@ -29,6 +29,9 @@ the ssh command); every key is always present, ``null`` when unknown::
       "uptime_seconds": 12.3,                   # float | null (null unless the process is alive)
       "log": "/abs/path/to/project/.reproml/jupyter.log"  # str | null
     }
+
+A server in a SLURM job (``start --slurm``) adds ``"slurm_job": "1234"`` and ``"time_left_seconds": 3540``
+(int | null: null when the job has no time limit); a local server's object has neither key.
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ class ServerStatus:
     started_at: str | None = None
     uptime_seconds: float | None = None
     log: str | None = None
+    slurm_job: str | None = None  # a server in a SLURM job (start --slurm); None for a local server
+    time_left_seconds: int | None = None  # before the job's time limit; None: no limit known, or local
 
     @property
     def alive(self) -> bool:
@@ -106,6 +111,9 @@ class ServerStatus:
             "started_at": self.started_at,
             "uptime_seconds": None if self.uptime_seconds is None else round(self.uptime_seconds, 1),
             "log": self.log,
+            # Only a server in a SLURM job has these: a local server's object keeps its keys.
+            **({"slurm_job": self.slurm_job, "time_left_seconds": self.time_left_seconds}
+               if self.slurm_job is not None else {}),
         }
 
 
@@ -906,6 +914,10 @@ def render_status(current: ServerStatus) -> str:
             f"  pid {current.pid}, port {current.port} on {current.ip}, "
             f"up {format_uptime(current.uptime_seconds)}"
         )
+        if current.slurm_job is not None:
+            left = (f"{format_uptime(current.time_left_seconds)} left before its time limit"
+                    if current.time_left_seconds is not None else "no time limit known")
+            lines.append(f"  SLURM job {current.slurm_job}: {left}")
         if current.url:
             lines.append(f"  URL: {current.url}")
         if current.state == js.UNHEALTHY:

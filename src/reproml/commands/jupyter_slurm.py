@@ -120,13 +120,15 @@ def _wait_ready(project: Any, job_id: str, runtime: Path, log: Path, command: li
 
 def evaluate(record: js.ServerRecord, token: str | None, common: dict[str, Any]) -> jupyter.ServerStatus:
     """A job's server: dead once the scheduler says the job is over (or forgets it), else probed."""
-    info = slurm.job_info(str(record.extra[JOB_KEY]))
+    job_id = str(record.extra[JOB_KEY])
+    info = slurm.job_info(job_id)
     if info is None or info.finished:
-        return jupyter.ServerStatus(state=js.DEAD, **common)
+        return jupyter.ServerStatus(state=js.DEAD, slurm_job=job_id, **common)
     answer = js.probe(record, token)
     state = js.RUNNING if answer is not None else js.UNHEALTHY
     return jupyter.ServerStatus(state=state, url=jupyter.server_url(record, token),
-                                uptime_seconds=max(0.0, time.time() - record.started_at), **common)
+                                uptime_seconds=max(0.0, time.time() - record.started_at), slurm_job=job_id,
+                                time_left_seconds=info.time_left_seconds, **common)
 
 
 def stop(record: js.ServerRecord) -> str:
