@@ -344,9 +344,8 @@ def shell_function(name: str = "reproml_cuda_build") -> str:
         *) echo "$1"; return 0 ;;
     esac
     _drv=$({name}_driver)
-    # auto: cpu without a usable driver. cuda: {newest} without a driver (CUDA wheels before one is \
-installed),
-    # {least_upgrade} with one too old for every build (the least driver upgrade).
+    # auto: cpu without a usable driver. cuda: {newest} without a driver (CUDA wheels before one is
+    # installed), {least_upgrade} with one too old for every build (the least driver upgrade).
     if [ "$1" = cuda ]; then _none={newest} _old={least_upgrade}; else _none=cpu _old=cpu; fi
     case "$_drv" in ''|*[!0-9.]*) echo "$_none"; return 0 ;; esac
     for _build in {builds}; do

@@ -56,8 +56,8 @@ reproml_cuda_build() {
         *) echo "$1"; return 0 ;;
     esac
     _drv=$(reproml_cuda_build_driver)
-    # auto: cpu without a usable driver. cuda: cu130 without a driver (CUDA wheels before one is installed),
-    # cu126 with one too old for every build (the least driver upgrade).
+    # auto: cpu without a usable driver. cuda: cu130 without a driver (CUDA wheels before one is
+    # installed), cu126 with one too old for every build (the least driver upgrade).
     if [ "$1" = cuda ]; then _none=cu130 _old=cu126; else _none=cpu _old=cpu; fi
     case "$_drv" in ''|*[!0-9.]*) echo "$_none"; return 0 ;; esac
     for _build in cu130 cu126; do
