@@ -8,6 +8,8 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,3 +137,23 @@ def remove_tree(root: Path) -> None:
         shutil.rmtree(root, onexc=unlock)
     else:
         shutil.rmtree(root, onerror=unlock)
+
+
+@contextmanager
+def tmpfs_mounted(where: Path, size: str) -> Iterator[Path]:
+    """A real tmpfs of ``size`` (``1m``) mounted on ``where`` for a full-disk or read-only case, unmounted
+    afterwards. Needs root and mount(2): skipped where the kernel refuses the mount."""
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    where.mkdir(exist_ok=True)
+    options = f"size={size},mode=0755"
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "reproml-test", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

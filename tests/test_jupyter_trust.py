@@ -15,7 +15,6 @@ import contextlib
 import http.server
 import json
 import os
-import shutil
 import socket
 import stat
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from helpers import tmpfs_mounted
 from reproml import jupyter_state as js
 from reproml.commands import jupyter
 from reproml.project import find_project
@@ -426,19 +426,9 @@ def test_reproml_as_a_file_is_one_line(project):
 
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs, unmounted afterwards; skipped where mounting is not permitted."""
-    where = tmp_path / "mnt"
-    where.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"mount is not permitted here: {done.stderr.strip()}")
-    try:
+    """A real 1 MiB tmpfs (a full disk, a read-only mount), unmounted afterwards."""
+    with tmpfs_mounted(tmp_path / "mnt", "1m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.mark.parametrize("with_state", [False, True], ids=["fresh", "after-a-run"])

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import tmpfs_mounted
+
 REAL_GIT = shutil.which("git")
 
 
@@ -151,17 +153,9 @@ def test_nohup_keeps_sighup_ignored(tmp_path, monkeypatch):
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB tmpfs (needs root and mount(2); skipped where the kernel refuses the mount)."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "reproml-test", str(mount_point)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
+    """A real 1 MiB tmpfs (a full disk, a read-only mount), unmounted afterwards."""
+    with tmpfs_mounted(tmp_path / "disk", "1m") as where:
+        yield where
 
 
 def fill(disk: Path, leave_kib: int) -> None:

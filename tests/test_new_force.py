@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import tmpfs_mounted
 from reproml.cli import app
 
 REAL_GIT = shutil.which("git")
@@ -140,17 +141,9 @@ def test_reproml_never_appends_a_rule_that_could_unignore_a_users_file():
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 4 MiB tmpfs (needs root and mount(2); skipped where the kernel refuses the mount)."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "reproml-test", str(mount_point)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
+    """A real 4 MiB tmpfs (a full disk, a read-only mount), unmounted afterwards."""
+    with tmpfs_mounted(tmp_path / "disk", "4m") as where:
+        yield where
 
 
 def test_a_full_disk_while_moving_in_puts_everything_back(small_disk, tmp_path, monkeypatch):
