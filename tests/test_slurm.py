@@ -380,3 +380,59 @@ def test_another_user_finds_no_token_in_the_scheduler_processes_or_files(slurm, 
         assert not [view for view in views if token in view.stdout + view.stderr]
     finally:
         assert invoke("jupyter", "stop", str(project)).exit_code == 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a job that cannot start, and Ctrl-C while waiting
+
+
+def _running(job_id: str) -> None:
+    _wait_state(job_id, "RUNNING")
+    assert slurm_module.job_info(job_id).state == "RUNNING"
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_wait_start_names_squeues_reason_and_leaves_or_cancels_the_pending_job(tmp_path, slurm):
+    project = make_project(tmp_path / "p", jupyter=True)
+    busy = invoke("run", "--slurm", "--gpus", "1", "--project", str(project), "--", "sleep", "60")
+    busy_id = busy.stdout.strip()
+    _running(busy_id)  # the cluster's one GPU is taken: the next GPU job waits for Resources
+
+    left = runner.invoke(app, ["run", "--slurm", "--wait", "--gpus", "1", "--wait-start", "2",
+                               "--project", str(project), "--", "echo", "ran"])
+    pending = left.stdout.strip()
+    assert left.exit_code == 4 and pending.isdigit()
+    assert left.stderr.splitlines()[-1] == (
+        f"reproml: error: job {pending} is still pending after 2 s (Resources); "
+        f"it stays queued (reproml jobs cancel {pending})"
+    )
+    assert slurm_module.job_info(pending).state == "PENDING"
+    assert invoke("jobs", "--project", str(project), "cancel", pending).exit_code == 0
+
+    cancelled = runner.invoke(app, ["run", "--slurm", "--gpus", "1", "--wait-start", "1",
+                                    "--cancel-if-pending", "--project", str(project), "--", "echo", "ran"])
+    gone = cancelled.stdout.strip()
+    assert cancelled.exit_code == 4
+    assert cancelled.stderr.splitlines()[-1] == (
+        f"reproml: error: job {gone} is still pending after 1 s (Resources); it was cancelled"
+    )
+    _wait_state(gone, "CANCELLED")
+    assert slurm_module.job_info(gone).state == "CANCELLED"
+
+    # A Jupyter server still pending is cancelled, and nothing of it is left recorded.
+    server = runner.invoke(app, ["jupyter", "start", str(project), "--slurm", "--gpus", "1",
+                                 "--wait-start", "1"])
+    assert server.exit_code == 4
+    assert "is still pending after 1 s (Resources); it was cancelled" in server.stderr
+    ids = sorted((p.stem for p in jobs_folder(project).glob("*.json")), key=int)
+    assert ids[:3] == [busy_id, pending, gone] and len(ids) == 4
+    _wait_state(ids[3], "CANCELLED")
+    assert slurm_module.job_info(ids[3]).state == "CANCELLED"
+    state = project / ".reproml"
+    assert not (state / "jupyter.json").exists() and not (state / "jupyter.token").exists()
+    assert slurm_module.job_info(busy_id).state == "RUNNING"
+    assert runner.invoke(app, ["run", "--slurm", "--cancel-if-pending", "--project", str(project), "--",
+                               "true"]).exit_code == 2
+    subprocess.run(["scancel", busy_id], check=True)
+

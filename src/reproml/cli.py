@@ -283,10 +283,15 @@ def _change_packages(action: str, given: dict[str, Any]) -> None:
 @click.option("--slurm", is_flag=True, help="Run as a SLURM batch job (the only way `run` runs for now).")
 @slurm_options
 @click.option("--wait", is_flag=True, help="Follow the job's log; exit with the job's exit code.")
+@click.option("--wait-start", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Fail (exit 4, squeue's reason) when the job is still pending after SECONDS.")
+@click.option("--cancel-if-pending", is_flag=True,
+              help="With --wait-start: cancel the pending job instead of leaving it queued.")
 @click.option("--project", "path", default=".", type=click.Path(), metavar="PATH",
               help="The project [default: the current folder].")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD [ARGS]...")
-def run(slurm: bool, wait: bool, path: str, command: tuple[str, ...], **given: Any) -> None:
+def run(slurm: bool, wait: bool, wait_start: float | None, cancel_if_pending: bool, path: str,
+        command: tuple[str, ...], **given: Any) -> None:
     """Run CMD in the project's own environment from the project folder, as a SLURM job (--slurm).
 
     The environment is made ready first (uv sync / pixi install, once); on the node the job checks that its
@@ -296,21 +301,31 @@ def run(slurm: bool, wait: bool, path: str, command: tuple[str, ...], **given: A
 
     if not slurm:
         raise UsageError("reproml run needs --slurm (running on this machine: use the project's environment)")
+    if cancel_if_pending and wait_start is None:
+        raise UsageError("--cancel-if-pending needs --wait-start SECONDS")
     submitted = submit(path, command, given)
     for note in submitted.notes:
         click.echo(f"reproml: {note}", err=True)
     click.echo(submitted.job_id)
     click.echo(f"reproml: job {submitted.job_id} submitted; log: {submitted.log}", err=True)
-    if wait:
-        sys.exit(_wait_for_job(path, submitted.job_id))
+    if wait or wait_start is not None:
+        sys.exit(_wait_for_job(path, submitted.job_id, follow=wait, wait_start=wait_start,
+                               cancel_if_pending=cancel_if_pending))
 
 
-def _wait_for_job(path: str, job_id: str) -> int:
-    """Follow the job's log to its end; its exit code. Ctrl-C asks whether to cancel (a script: leaves it)."""
+def _wait_for_job(path: str, job_id: str, *, follow: bool, wait_start: float | None,
+                  cancel_if_pending: bool) -> int:
+    """Wait for the job to start (``wait_start``), follow its log to its end (``follow``); the exit code.
+    Ctrl-C asks whether to cancel (a script: leaves it)."""
+    from reproml import slurm as scheduler
     from reproml.commands import jobs
 
     job = jobs.find(path, job_id)
     try:
+        if wait_start is not None:
+            scheduler.wait_start(job_id, wait_start, cancel_if_pending=cancel_if_pending)
+        if not follow:
+            return 0
         for chunk in jobs.follow(job):
             sys.stdout.write(chunk)
             sys.stdout.flush()

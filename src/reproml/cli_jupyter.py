@@ -69,9 +69,12 @@ def jupyter_app() -> None:
 @click.option("--slurm", is_flag=True,
               help="Run it in a SLURM job on a compute node (options below); `stop` cancels the job.")
 @slurm_options
+@click.option("--wait-start", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="With --slurm: fail (squeue's reason) and cancel the job when it is still pending "
+                   "after SECONDS.")
 @_json_option
 def start(path: Path, port: int | None, lab: bool, ip: str, public: bool, wait: float, as_json: bool,
-          slurm: bool, **given: Any) -> None:
+          slurm: bool, wait_start: float | None, **given: Any) -> None:
     """Start the project's Jupyter server, detached, and print its URL (or the running one's)."""
     from reproml.commands import jupyter
     from reproml.errors import UsageError
@@ -80,13 +83,13 @@ def start(path: Path, port: int | None, lab: bool, ip: str, public: bool, wait: 
     if slurm and (port is not None or public or ip != "127.0.0.1"):
         raise UsageError("--slurm binds the compute node's address on a free port: "
                          "leave out --port/--ip/--public")
-    if not slurm and any(value is not None for value in given.values()):
-        raise UsageError("--gpus/--cpus/--mem/--time/--partition/--account need --slurm")
+    if not slurm and (wait_start is not None or any(value is not None for value in given.values())):
+        raise UsageError("--gpus/--cpus/--mem/--time/--partition/--account/--wait-start need --slurm")
     try:
         if slurm:
             from reproml.commands import jupyter_slurm
 
-            result = jupyter_slurm.start(path, given, app=app, wait=wait)
+            result = jupyter_slurm.start(path, given, app=app, wait=wait, wait_start=wait_start)
         else:
             result = jupyter.start(path, port=port, app=app, ip=ip, public=public, wait=wait)
     except jupyter.ServerStartError as error:

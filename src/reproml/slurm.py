@@ -9,6 +9,7 @@ records the command's exit code next to the log for later.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from reproml.errors import ToolError, UsageError
 
 COMMANDS = ("sbatch", "squeue", "scontrol", "scancel")
 TIMEOUT = 60.0
+POLL = 0.25  # seconds between looks at a job's state
 # States after which a job never runs again (squeue/scontrol JobState).
 FINAL_STATES = frozenset({
     "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
@@ -176,6 +178,30 @@ def job_info(job_id: str) -> JobInfo | None:
         time_limit=fields.get("TimeLimit"),
         node=fields.get("BatchHost") or None,
     )
+
+
+class StillPending(ToolError):
+    """The job had not started after --wait-start seconds; the message names squeue's reason."""
+
+    def __init__(self, job_id: str, seconds: float, reason: str | None, *, cancelled: bool) -> None:
+        what = "it was cancelled" if cancelled else f"it stays queued (reproml jobs cancel {job_id})"
+        reason = reason or "no reason given"
+        super().__init__(f"job {job_id} is still pending after {seconds:g} s ({reason}); {what}")
+
+
+def wait_start(job_id: str, seconds: float, *, cancel_if_pending: bool) -> JobInfo | None:
+    """Wait until the job leaves PENDING; still pending after ``seconds``: StillPending, the job cancelled
+    when asked, else left queued. The job's state once it started (None: the scheduler forgot it)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        info = job_info(job_id)
+        if info is None or info.state != "PENDING":
+            return info
+        if time.monotonic() >= deadline:
+            if cancel_if_pending:
+                cancel(job_id)
+            raise StillPending(job_id, seconds, info.reason, cancelled=cancel_if_pending)
+        time.sleep(POLL)
 
 
 def cancel(job_id: str) -> None:

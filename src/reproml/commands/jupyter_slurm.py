@@ -47,10 +47,11 @@ def _runtime_info(folder: Path) -> dict[str, Any] | None:
 
 
 def start(path: str | Path, given: dict[str, Any], *, app: str = "lab",
-          wait: float = jupyter.DEFAULT_WAIT) -> jupyter.StartResult:
+          wait: float = jupyter.DEFAULT_WAIT, wait_start: float | None = None) -> jupyter.StartResult:
     """Submit the server's job, wait until it answers /api/status from here, record it; or report the running
-    one. A job that fails before the server is ready, or that does not answer within ``wait`` seconds, is
-    cancelled and nothing is left recorded."""
+    one. A job that fails before the server is ready, that is still pending after ``wait_start`` seconds, or
+    that does not answer within ``wait`` seconds, is cancelled and nothing is left recorded (a server
+    reproml has not recorded would be of no use: its token is gone)."""
     project = find_project(path)
     state_dir = js.ensure_private_dir(project.state_dir)
     state_file, token_file, log_file, lock_file = jupyter._paths(state_dir)
@@ -77,12 +78,15 @@ def start(path: str | Path, given: dict[str, Any], *, app: str = "lab",
         submitted = run_module.submit(project.root, command, given, kind="jupyter", extra_env=environment,
                                       log=log_file)
         try:
+            if wait_start is not None:
+                slurm.wait_start(submitted.job_id, min(wait_start, wait), cancel_if_pending=True)
             record = _wait_ready(project, submitted.job_id, runtime, log_file, command, app, token, wait)
             js.write_private(token_file, token)
             js.write_private(state_file, record.to_json())
             js.register(record)
-        except BaseException:
-            slurm.cancel(submitted.job_id)
+        except BaseException as error:
+            if not isinstance(error, slurm.StillPending):  # that one has cancelled it already
+                slurm.cancel(submitted.job_id)
             jupyter._clean(project.root, state_dir)
             raise
         current = jupyter.evaluate(record, token, answered=True)
