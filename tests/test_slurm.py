@@ -436,3 +436,29 @@ def test_wait_start_names_squeues_reason_and_leaves_or_cancels_the_pending_job(t
                                "true"]).exit_code == 2
     subprocess.run(["scancel", busy_id], check=True)
 
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_ctrl_c_while_waiting_without_a_terminal_leaves_the_job_and_says_how_to_cancel(tmp_path, slurm):
+    import signal
+    import sys
+
+    project = make_project(tmp_path / "p")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "reproml", "run", "--slurm", "--wait", "--project", str(project), "--",
+         "sh", "-c", "echo started; sleep 60"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        job_id = child.stdout.readline().strip()
+        assert job_id.isdigit()
+        assert child.stdout.readline() == "started\n"  # it is following the running job's log
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130
+    assert stderr.splitlines()[-1] == f"reproml: job {job_id} keeps running (reproml jobs cancel {job_id})"
+    assert slurm_module.job_info(job_id).state == "RUNNING"
+    assert invoke("jobs", "--project", str(project), "cancel", job_id).exit_code == 0
