@@ -462,3 +462,40 @@ def test_ctrl_c_while_waiting_without_a_terminal_leaves_the_job_and_says_how_to_
     assert stderr.splitlines()[-1] == f"reproml: job {job_id} keeps running (reproml jobs cancel {job_id})"
     assert slurm_module.job_info(job_id).state == "RUNNING"
     assert invoke("jobs", "--project", str(project), "cancel", job_id).exit_code == 0
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_job_scontrol_has_forgotten_is_read_from_sacct_else_from_its_recorded_exit(tmp_path, slurm,
+                                                                                      monkeypatch):
+    from reproml.commands.run import jobs_dir
+    from reproml.jupyter_state import write_private
+    from reproml.project import find_project
+
+    project = make_project(tmp_path / "p")
+    folder = jobs_dir(find_project(project))
+    for job_id in ("999998", "999999"):  # ids the cluster never gave: scontrol says "Invalid job id"
+        record = {"id": job_id, "command": ["true"], "submitted": 1}
+        write_private(folder / f"{job_id}.json", json.dumps(record))
+    write_private(folder / "999999.exit", "0\n")
+    monkeypatch.setattr(slurm_module, "_no_accounting", False)
+
+    def listed() -> list[tuple[str, str, int | None, str | None]]:
+        jobs = json.loads(invoke("jobs", "--json", "--project", str(project)).stdout)
+        return [(j["id"], j["state"], j["exit_code"], j.get("elapsed")) for j in jobs]
+
+    # This cluster has no accounting (sacct fails): the recorded exit code, else GONE.
+    assert listed() == [("999998", "GONE", None, None), ("999999", "COMPLETED", 0, None)]
+    assert slurm_module._no_accounting
+    # A cluster with accounting (slurmdbd, which cannot run here: a stand-in sacct answers as it would).
+    monkeypatch.setattr(slurm_module, "_no_accounting", False)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sacct").write_text(
+        '#!/bin/sh\ncase " $* " in\n'
+        '  *" -j 999998 "*) echo "999998|CANCELLED by 0|0:15|00:00:07|00:05:00|localhost";;\n'
+        "esac\n"
+    )
+    (bin_dir / "sacct").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert listed() == [("999998", "CANCELLED", 128 + 15, "00:00:07"), ("999999", "COMPLETED", 0, None)]

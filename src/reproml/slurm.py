@@ -1,9 +1,9 @@
 """The SLURM scheduler, through its own commands (sbatch, squeue, scontrol, scancel) and reproml's one
 subprocess wrapper: nothing else to install on a login node, and the scheduler's own reason in every error.
 
-Jobs are not polled through sacct: it needs accounting (slurmdbd), which many clusters restrict and the test
-cluster lacks; scontrol keeps a finished job's state and exit code for MinJobAge, and reproml's job script
-records the command's exit code next to the log for later.
+Jobs are polled through scontrol, which keeps a finished job's state and exit code for MinJobAge (minutes);
+a job it has forgotten is read from sacct where the cluster has accounting (slurmdbd; many restrict it, the
+test cluster lacks it), else from the exit code reproml's job script records next to the log.
 """
 
 from __future__ import annotations
@@ -202,6 +202,28 @@ def wait_start(job_id: str, seconds: float, *, cancel_if_pending: bool) -> JobIn
                 cancel(job_id)
             raise StillPending(job_id, seconds, info.reason, cancelled=cancel_if_pending)
         time.sleep(POLL)
+
+
+_no_accounting = False
+
+
+def accounting_info(job_id: str) -> JobInfo | None:
+    """The job as accounting (sacct) remembers it; None without sacct, without accounting, or not found."""
+    global _no_accounting
+    sacct = process.which("sacct")
+    if sacct is None or _no_accounting:
+        return None
+    done = process.run([sacct, "-X", "-n", "-P", "-j", check_job_id(job_id), "-o",
+                        "JobID,State,ExitCode,Elapsed,Timelimit,NodeList"], check=False, timeout=TIMEOUT)
+    _no_accounting = "accounting storage is disabled" in done.stderr  # then not asked again for other jobs
+    for line in done.stdout.splitlines() if done.ok else []:
+        fields = line.split("|")
+        if len(fields) == 6 and fields[0] == job_id and fields[1]:
+            state = fields[1].split()[0]  # "CANCELLED by 0" -> CANCELLED
+            return JobInfo(job_id=job_id, state=state,
+                           exit_code=_exit_code(fields[2]) if state in FINAL_STATES else None,
+                           elapsed=fields[3] or None, time_limit=fields[4] or None, node=fields[5] or None)
+    return None
 
 
 def cancel(job_id: str) -> None:

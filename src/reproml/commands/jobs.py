@@ -67,7 +67,8 @@ def load(folder: Path, job_id: str) -> Job | None:
     record = jupyter_state.read_json(folder / f"{job_id}.json")
     if record is None:
         return None
-    info = slurm.job_info(job_id)
+    # A job scontrol has forgotten (MinJobAge after its end): accounting's record where the cluster has one.
+    info = slurm.job_info(job_id) or slurm.accounting_info(job_id)
     return Job(job_id, list(record.get("command", [])), float(record.get("submitted", 0)),
                Path(record.get("log") or folder / f"{job_id}.log"), info, _recorded_exit(folder, job_id))
 
