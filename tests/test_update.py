@@ -19,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from helpers import DATA, files_in
+from test_lock import stand_in_pixi  # noqa: F401 (a fixture)
 from reproml.cli import app
 from reproml.commands.new import render
 from reproml.project import template_digest
@@ -487,3 +488,32 @@ def test_a_010_project_gets_no_license_until_asked_and_then_the_current_year(tmp
     assert 'license = "Apache-2.0"' in (root / "pyproject.toml").read_text()
     assert not (root / ".pre-commit-config.yaml").exists() and not (root / ".github").exists()
     assert update(root, "--check").exit_code == 0
+
+
+def _made_and_locked_by_new(tmp_path: Path, *args: str) -> Path:
+    root = tmp_path / "proj"
+    result = runner.invoke(app, ["new", str(root), "--yes", *args])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_the_lock_made_at_creation_is_neither_an_update_nor_touched_by_one(tmp_path, stand_in_pixi):
+    # `new` locks at creation and commits the lock with the render: the base holds a file no render has.
+    root = _made_and_locked_by_new(tmp_path, "-t", "global-python-ml")
+    lock = (root / "pixi.lock").read_bytes()
+    assert "pixi.lock" in git(root, "ls-tree", "--name-only", "HEAD")
+    check = update(root, "--check")
+    assert check.exit_code == 0 and "up to date" in check.output, check.output
+    assert update(root, "--no-docs").exit_code == 0
+    assert (root / "pixi.lock").read_bytes() == lock
+    assert "pixi.lock" in git(root, "ls-tree", "--name-only", "HEAD")
+
+
+@pytest.mark.network
+def test_a_uv_lock_made_at_creation_survives_updates(tmp_path, monkeypatch):
+    monkeypatch.setenv("UV_PYTHON", sys.executable)
+    root = _made_and_locked_by_new(tmp_path, "-t", "uv-python-ml", "--framework", "none")
+    lock = (root / "uv.lock").read_bytes()
+    assert update(root, "--check").exit_code == 0
+    assert update(root, "--python", "3.12").exit_code == 0
+    assert (root / "uv.lock").read_bytes() == lock  # stale now (requires-python changed), and said so, not lost

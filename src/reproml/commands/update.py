@@ -123,6 +123,13 @@ def _update(options: UpdateOptions) -> UpdateResult:
         from reproml.commands.new import render
 
         render(answers, rendered)
+        # Lock files are the project's, not the template's: `new` puts the lock it made at creation into the
+        # first commit, which is also the base, and no render has one. Carried over from the base, a lock is
+        # neither deleted nor touched by the merge.
+        for lock_file in LOCK_FILES.values():
+            locked = _show(root, base, lock_file)
+            if locked is not None:
+                (rendered / lock_file).write_text(locked, encoding="utf-8")
         tree = _write_tree(root, rendered, Path(scratch) / "index")
     if tree == _git(root, "rev-parse", f"{base}^{{tree}}").stdout.strip():
         result.up_to_date = True
