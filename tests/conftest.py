@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 import sysconfig
 import tempfile
@@ -137,3 +138,41 @@ def slurm(slurm_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in slurm_cluster.env.items():
         monkeypatch.setenv(name, value)
     return slurm_cluster
+
+
+# A stand-in for pixi, which this machine lacks (`new` locks Pixi projects at creation where pixi is on PATH).
+STAND_IN_PIXI = """#!{python}
+# A stand-in pixi: `pixi lock` writes pixi.lock (and pixi's .pixi/ cache folder) as the real one does, or,
+# as told by the test, fails or hangs after writing part of the lock.
+import os, sys, time
+with open(os.environ["PIXI_STAND_IN_LOG"], "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+if sys.argv[1:] == ["--version"]:  # reproml's machine probe
+    print("pixi 0.60.0")
+    sys.exit(0)
+if sys.argv[1:] != ["lock"]:
+    sys.exit(2)
+os.makedirs(".pixi", exist_ok=True)
+mode = os.environ.get("PIXI_STAND_IN_MODE", "ok")
+with open("pixi.lock", "w") as lock:
+    lock.write("version: 6\\n")
+    if mode == "ok":
+        lock.write("environments: {{}}\\npackages: []\\n")
+if mode == "fail":
+    sys.stderr.write("Error: failed to solve: could not reach conda-forge\\n")
+    sys.exit(1)
+if mode == "hang":
+    time.sleep(60)
+"""
+
+
+@pytest.fixture
+def stand_in_pixi(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path_factory.mktemp("pixi-bin")
+    pixi = bin_dir / "pixi"
+    pixi.write_text(STAND_IN_PIXI.format(python=sys.executable))
+    pixi.chmod(pixi.stat().st_mode | stat.S_IXUSR)
+    log = bin_dir / "calls.log"
+    monkeypatch.setenv("PIXI_STAND_IN_LOG", str(log))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return log

@@ -19,7 +19,6 @@ import yaml
 from click.testing import CliRunner
 
 from helpers import DATA, files_in
-from test_lock import stand_in_pixi  # noqa: F401 (a fixture)
 from reproml.cli import app
 from reproml.commands.new import render
 from reproml.project import template_digest
@@ -516,4 +515,5 @@ def test_a_uv_lock_made_at_creation_survives_updates(tmp_path, monkeypatch):
     lock = (root / "uv.lock").read_bytes()
     assert update(root, "--check").exit_code == 0
     assert update(root, "--python", "3.12").exit_code == 0
-    assert (root / "uv.lock").read_bytes() == lock  # stale now (requires-python changed), and said so, not lost
+    # Stale now (requires-python changed), and said so, but not lost.
+    assert (root / "uv.lock").read_bytes() == lock
