@@ -113,6 +113,20 @@ def alive(proc: psutil.Process) -> bool:
     return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
 
 
+def gone_soon(pid: int, timeout: float = 5.0) -> bool:
+    """The process has ended (or is a zombie) within ``timeout``: `stop` returns once the process no longer
+    reads as the server (its command line is empty while the kernel tears it down), a moment before it is gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not alive(psutil.Process(pid)):
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return fake_jupyter_project(tmp_path / "proj").resolve()
@@ -179,7 +193,7 @@ def test_a_token_others_can_read_is_refused_and_stop_still_works(project):
     one_line_error(invoke("start", str(project)), 5, "reproml jupyter stop")
     stopped = invoke("stop", str(project))  # the remedy: the proven process is signalled, no token is sent
     assert stopped.exit_code == 0 and "SIGTERM" in stopped.stdout
-    assert not psutil.pid_exists(first["pid"]) or not alive(psutil.Process(first["pid"]))
+    assert gone_soon(first["pid"])
     second = start_ok(project)
     assert second["pid"] != first["pid"]
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -374,7 +388,7 @@ def test_one_damaged_registry_entry_never_breaks_list_or_stop_all(tmp_path, proj
     assert [(s["project"], s["state"]) for s in listed] == [(str(other), "running"), (str(project), "dead")]
     result = invoke("stop", "--all")
     assert result.exit_code == 0 and "shut down" in result.stdout, result.output
-    assert not psutil.pid_exists(running["pid"]) or not alive(psutil.Process(running["pid"]))
+    assert gone_soon(running["pid"])
 
 
 # ----------------------------------------------------------------------------------------------------------
