@@ -115,7 +115,8 @@ def alive(proc: psutil.Process) -> bool:
 
 def gone_soon(pid: int, timeout: float = 5.0) -> bool:
     """The process has ended (or is a zombie) within ``timeout``: `stop` returns once the process no longer
-    reads as the server (its command line is empty while the kernel tears it down), a moment before it is gone."""
+    reads as the server (its command line is empty while the kernel tears it down), a moment before it is
+    gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
