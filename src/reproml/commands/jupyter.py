@@ -800,9 +800,11 @@ def install_kernel(
     prefix_argv, env, prefix = python_command(project)
     python = str(project.python_executable())
     existing = _user_kernels(project, prefix_argv, env).get(name)
-    if existing is not None and existing.get("python") == python and existing.get("display_name") == display_name:
+    if existing is not None and existing.get("python") == python \
+            and existing.get("display_name") == display_name:
         return KernelResult(name, display_name, python, existing.get("resource_dir"), already=True)
-    argv = [*prefix_argv, "-m", "ipykernel", "install", "--user", "--name", name, "--display-name", display_name]
+    argv = [*prefix_argv, "-m", "ipykernel", "install", "--user",
+            "--name", name, "--display-name", display_name]
     done = process.run(argv, cwd=project.root, extra_env=env, timeout=120, check=False)
     output = done.stderr + done.stdout
     if not done.ok:
@@ -825,7 +827,9 @@ def remove_kernel(path: str | Path = ".", *, name: str | None = None) -> KernelR
     python = str(project.python_executable())
     found = _user_kernels(project, prefix_argv, env).get(name)
     if found is None:
-        raise UsageError(f"no kernel named '{name}' is registered", hint="`jupyter kernelspec list` shows them")
+        raise UsageError(
+            f"no kernel named '{name}' is registered", hint="`jupyter kernelspec list` shows them"
+        )
     if found.get("python") != python:
         raise UsageError(
             f"kernel '{name}' runs {found.get('python')}, not this project's {python}; not removing it",
@@ -863,14 +867,16 @@ def _user_kernels(project: Project, prefix_argv: list[str], env: dict[str, str])
         "    if os.path.realpath(os.path.dirname(d)) != user: continue\n"
         "    try: s = m.get_kernel_spec(name)\n"
         "    except Exception: continue\n"
-        "    out[name] = {'resource_dir': d, 'python': (s.argv or [None])[0], 'display_name': s.display_name}\n"
+        "    out[name] = {'resource_dir': d, 'python': (s.argv or [None])[0],\n"
+        "                 'display_name': s.display_name}\n"
         "print(json.dumps(out))\n"
     )
     done = process.run([*prefix_argv, "-c", code], cwd=project.root, extra_env=env, timeout=60, check=False)
     if not done.ok:
         if "No module named" in done.stderr:  # jupyter_client comes with ipykernel
             raise ToolError(
-                f"the project's environment ({env_prefix(project)}) has no ipykernel", hint=setup_hint(project)
+                f"the project's environment ({env_prefix(project)}) has no ipykernel",
+                hint=setup_hint(project),
             )
         raise ToolError(f"cannot list the Jupyter kernels: {process.last_line(done.stderr or done.stdout)}")
     try:
