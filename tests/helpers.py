@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import select
 import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -157,3 +160,57 @@ def tmpfs_mounted(where: Path, size: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+# A real terminal for the tests of prompts and Ctrl-C (pty.fork): read, wait, and never leave a child behind.
+
+
+def read_until(fd: int, pattern: str, timeout: float = 20.0) -> str:
+    """Read a pseudo-terminal until ``pattern`` shows up (or the child closes it)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError as exc:  # EIO: the child closed the terminal
+            if exc.errno == errno.EIO:
+                break
+            raise
+        if not chunk:
+            break
+        seen += chunk
+        if re.search(pattern, seen.decode(errors="replace")):
+            break
+    return seen.decode(errors="replace")
+
+
+def wait_or_kill(pid: int, timeout: float) -> int | None:
+    """The child's exit status, or None after killing it at the deadline: a failing test never leaves a
+    reproml waiting at a prompt behind it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return None
+
+
+def wait_until_reading_the_terminal(pid: int, timeout: float = 30.0) -> None:
+    """Until the child sleeps in a terminal read. A Ctrl-C that lands between printing a prompt and reading
+    the answer sets Python's signal flag without interrupting the read that follows (CPython checks the flag
+    when the read is interrupted), so the child would wait for input; a person would press Ctrl-C again."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if wchan.read_text() in ("wait_woken", "n_tty_read"):
+                return
+        except OSError:
+            return  # no /proc here, or the child is gone: the assertions below tell
+        time.sleep(0.02)

@@ -9,17 +9,16 @@ import importlib.metadata
 import os
 import pty
 import re
-import select
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from helpers import read_until, wait_or_kill, wait_until_reading_the_terminal
 from reproml import gpu
 from reproml.cli import ACCELERATOR_CHOICES, LAZY_COMMANDS, PYTHON_CHOICES, NotLoaded, app
 from reproml.commands import new as new_module
@@ -27,57 +26,6 @@ from reproml.commands import new as new_module
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src" / "reproml"
 runner = CliRunner()
-
-
-def read_until(fd: int, pattern: str, timeout: float = 20.0) -> str:
-    """Read a pseudo-terminal until ``pattern`` shows up (or the child closes it)."""
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError as exc:  # EIO: the child closed the terminal
-            if exc.errno == errno.EIO:
-                break
-            raise
-        if not chunk:
-            break
-        seen += chunk
-        if re.search(pattern, seen.decode(errors="replace")):
-            break
-    return seen.decode(errors="replace")
-
-
-def _wait_or_kill(pid: int, timeout: float) -> int | None:
-    """The child's exit status, or None after killing it at the deadline: a failing test never leaves a
-    `reproml new` waiting at a prompt behind it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        time.sleep(0.05)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    return None
-
-
-def _wait_until_reading_the_terminal(pid: int, timeout: float = 30.0) -> None:
-    """Until the child sleeps in a terminal read. A Ctrl-C that lands between printing a prompt and reading
-    the answer sets Python's signal flag without interrupting the read that follows (CPython checks the flag
-    when the read is interrupted), so the child would wait for input; a person would press Ctrl-C again."""
-    wchan = Path(f"/proc/{pid}/wchan")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if wchan.read_text() in ("wait_woken", "n_tty_read"):
-                return
-        except OSError:
-            return  # no /proc here, or the child is gone: the assertions below tell
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("answers_before_ctrl_c", [0, 2])
@@ -97,12 +45,12 @@ def test_ctrl_c_at_a_prompt_on_a_real_terminal_is_one_line_and_exit_130(tmp_path
         for answer in ["uv-python-ml", "my-model"][:answers_before_ctrl_c]:
             os.write(fd, answer.encode() + b"\r")
             output += read_until(fd, r"\]: $|: $", timeout=60)
-        _wait_until_reading_the_terminal(pid)
+        wait_until_reading_the_terminal(pid)
         os.write(fd, b"\x03")  # Ctrl-C, as the terminal sends it: SIGINT to the foreground process
         output += read_until(fd, r"interrupted", timeout=60)
         output += read_until(fd, r"$a", timeout=5)  # drain until the child exits
     finally:
-        status = _wait_or_kill(pid, timeout=30)
+        status = wait_or_kill(pid, timeout=30)
         os.close(fd)
     assert status is not None, f"reproml new did not exit after Ctrl-C:\n{output}"
     assert os.waitstatus_to_exitcode(status) == 130, output

@@ -499,3 +499,37 @@ def test_a_job_scontrol_has_forgotten_is_read_from_sacct_else_from_its_recorded_
     (bin_dir / "sacct").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     assert listed() == [("999998", "CANCELLED", 128 + 15, "00:00:07"), ("999999", "COMPLETED", 0, None)]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_ctrl_c_while_waiting_on_a_terminal_asks_and_cancels_on_yes(tmp_path, slurm):
+    import pty
+    import sys
+
+    from helpers import read_until, wait_or_kill, wait_until_reading_the_terminal
+
+    project = make_project(tmp_path / "p")
+    pid, fd = pty.fork()
+    if pid == 0:  # reproml on a real terminal, following its job's log
+        os.execvp(sys.executable, [sys.executable, "-m", "reproml", "run", "--slurm", "--wait", "--project",
+                                   str(project), "--", "sh", "-c", "echo started; sleep 60"])
+    output, status = "", None
+    try:
+        output = read_until(fd, r"started", timeout=60)
+        job_id = output.split()[0].strip()
+        assert job_id.isdigit(), output
+        os.write(fd, b"\x03")  # Ctrl-C as the terminal sends it
+        output += read_until(fd, r"\[y/N\]: $", timeout=30)
+        assert f"cancel job {job_id}? [y/N]: " in output, output
+        wait_until_reading_the_terminal(pid)
+        os.write(fd, b"y\r")
+        output += read_until(fd, r"cancelled", timeout=30)
+        output += read_until(fd, r"$a", timeout=3)
+    finally:
+        status = wait_or_kill(pid, timeout=30)
+        os.close(fd)
+    assert status is not None and os.waitstatus_to_exitcode(status) == 130, output
+    assert f"reproml: job {job_id} cancelled" in output
+    state = slurm_module.job_info(job_id)
+    assert state is None or state.state in ("CANCELLED", "COMPLETING"), state
