@@ -34,6 +34,19 @@ _SEALED = re.compile("|".join([*(re.escape(p) + ".*" for p in SEALED_PREFIXES),
                                 *map(re.escape, SEALED_NAMES)]))
 
 
+# The design (issue 7): which PyTorch build each extra (None: the main dependencies) promises on Linux and
+# Windows. macOS always gets CPU wheels (the cpu index, or the default index whose macOS wheels are CPU/MPS).
+# Written out here, never computed with reproml's code.
+EXPECTED_BUILDS: dict[str, dict[str | None, str]] = {
+    "auto": {"cpu": "cpu", "cu126": "cu126", "cu130": "cu130"},
+    "cuda": {"cu126": "cu126", "cu130": "cu130"},
+    "cpu": {None: "cpu"},
+    "cu126": {None: "cu126"},
+    "cu130": {None: "cu130"},
+    "cu132": {None: "cu132"},
+}
+
+
 def answers_for(preset: str, name: str = "cell-seg", **options: Any) -> dict[str, Any]:
     opts = NewOptions(path=Path(name), template=preset, name=name, author="Ada Tester",
                       email="ada@example.org", python="3.11", **options)

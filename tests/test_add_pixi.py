@@ -16,10 +16,11 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from helpers import DATA, path_without, render_preset
+from helpers import path_without, render_preset
 from reproml.cli import app
+from reproml.managers.pixi import SCHEMA as PIXI_SCHEMA_FILE
 
-SCHEMA = json.loads((DATA / "pixi-manifest-v0.77.0.schema.json").read_text())
+SCHEMA = json.loads(PIXI_SCHEMA_FILE.read_text())
 
 
 @pytest.fixture(autouse=True)

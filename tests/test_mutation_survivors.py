@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import render_preset
+from helpers import EXPECTED_BUILDS, render_preset
 from reproml import gpu
 from reproml import jupyter_state as js
 from reproml.cli import app
@@ -92,19 +92,9 @@ def test_force_keeps_foreign_files_inside_reproml_folders_and_git_byte_identical
 # every torch extra from its own PyTorch index
 
 PYTORCH = "https://download.pytorch.org/whl"
-# accelerator -> {extra (None: no extra, torch is a plain dependency): the build whose index serves it}.
-# Written out from PyTorch's matrix and docs/DESIGN.md, never computed with reproml.gpu.
-ROUTES: dict[str, dict[str | None, str]] = {
-    "auto": {"cpu": "cpu", "cu126": "cu126", "cu130": "cu130"},
-    "cuda": {"cu126": "cu126", "cu130": "cu130"},
-    "cpu": {None: "cpu"},
-    "cu126": {None: "cu126"},
-    "cu130": {None: "cu130"},
-    "cu132": {None: "cu132"},
-}
 
 
-@pytest.mark.parametrize("accelerator", sorted(ROUTES))
+@pytest.mark.parametrize("accelerator", sorted(EXPECTED_BUILDS))
 def test_each_extra_takes_torch_from_its_own_builds_index(tmp_path, accelerator):
     project = render_preset(tmp_path / "p", "uv-python-ml", accelerator=accelerator, docs=False)
     uv = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]
@@ -112,7 +102,7 @@ def test_each_extra_takes_torch_from_its_own_builds_index(tmp_path, accelerator)
     assert all(index.get("explicit") is True for index in uv["index"])
     for package in ("torch", "torchvision"):
         routes = {entry.get("extra"): urls[entry["index"]] for entry in uv["sources"][package]}
-        expected = {extra: f"{PYTORCH}/{build}" for extra, build in ROUTES[accelerator].items()}
+        expected = {extra: f"{PYTORCH}/{build}" for extra, build in EXPECTED_BUILDS[accelerator].items()}
         assert routes == expected, f"{accelerator}: {package} routes"
 
 

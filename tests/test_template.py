@@ -16,13 +16,14 @@ from packaging.version import Version
 from validate_pyproject import api as validate_api
 
 from conftest import REPO_ROOT
-from helpers import DATA, files_in, have, render_preset
+from helpers import files_in, have, render_preset
 from reproml import machine
+from reproml.managers.pixi import SCHEMA as PIXI_SCHEMA_FILE
 from reproml.presets import PRESETS
 
 MATRIX = [(p, d, f) for p in PRESETS for d in (True, False) for f in ("torch", "none")]
 ACCELERATORS = ["auto", "cpu", "cuda", "cu126", "cu130", "cu132"]
-PIXI_SCHEMA = json.loads((DATA / "pixi-manifest-v0.77.0.schema.json").read_text())
+PIXI_SCHEMA = json.loads(PIXI_SCHEMA_FILE.read_text())
 
 
 def expected_files(preset: str, docs: bool) -> set[str]:

@@ -16,22 +16,11 @@ from typing import Any
 import pytest
 from packaging.markers import Marker, default_environment
 
-from helpers import answers_for
+from helpers import EXPECTED_BUILDS, answers_for
 from reproml.commands.new import render
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-# The design (issue 7): which PyTorch build each extra (None: the main dependencies) promises on Linux and
-# Windows. macOS always gets CPU wheels (the cpu index, or the default index whose macOS wheels are CPU/MPS).
-# Written out here, never computed with reproml's code.
-EXPECTED_BUILDS: dict[str, dict[str | None, str]] = {
-    "auto": {"cpu": "cpu", "cu126": "cu126", "cu130": "cu130"},
-    "cuda": {"cu126": "cu126", "cu130": "cu130"},
-    "cpu": {None: "cpu"},
-    "cu126": {None: "cu126"},
-    "cu130": {None: "cu130"},
-    "cu132": {None: "cu132"},
-}
 # What each build's index serves (the stand-in mirrors the real indexes, Nov 2026).
 EXPECTED_VERSIONS = {
     "cpu": ("2.13.0+cpu", "0.28.0"),  # the on-disk CPU wheel and the torchvision built for it

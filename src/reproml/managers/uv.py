@@ -156,13 +156,21 @@ def _drop_orphan_sources(project: Project, names: list[str]) -> bool:
     return bool(orphans) and _edit_sources(project, edit)
 
 
-def add(project: Project, options: ChangeOptions) -> Outcome:
-    specs, group, dry_run = list(options.packages), options.group, options.dry_run
+def _split(project: Project, options: ChangeOptions) -> tuple[dict[str, Any], list[str | None], list[str],
+                                                              list[str]]:
+    """After checking the lock is fresh: the manifest, where torch lives (its extras, or None for the main
+    dependencies), and the packages split into the PyTorch family (which follows torch) and the others."""
     check_lock_fresh(project)
     data = _load(project)
-    places = _family_places(data, specs, group)
-    family = [s for s in specs if places and in_torch_family(s)]
-    others = [s for s in specs if s not in family]
+    places = _family_places(data, list(options.packages), options.group)
+    family = [s for s in options.packages if places and in_torch_family(s)]
+    others = [s for s in options.packages if s not in family]
+    return data, places, family, others
+
+
+def add(project: Project, options: ChangeOptions) -> Outcome:
+    group, dry_run = options.group, options.dry_run
+    data, places, family, others = _split(project, options)
     outcome = Outcome()
     if family:
         for place in places:
@@ -179,19 +187,15 @@ def add(project: Project, options: ChangeOptions) -> Outcome:
     outcome.done.append("uv.lock updated")
     if family:
         outcome.notes.append(_sync_hint(places))
-    elif any(in_torch_family(s) for s in specs):  # no torch routing in this project to follow
+    elif any(in_torch_family(s) for s in options.packages):  # no torch routing in this project to follow
         outcome.notes.append("this project has no PyTorch index routing: PyTorch packages come from PyPI, "
                              "which on Linux means the CUDA build (several GB of NVIDIA wheels)")
     return outcome
 
 
 def remove(project: Project, options: ChangeOptions) -> Outcome:
-    specs, group, dry_run = list(options.packages), options.group, options.dry_run
-    check_lock_fresh(project)
-    data = _load(project)
-    places = _family_places(data, specs, group)
-    family = [s for s in specs if places and in_torch_family(s)]
-    others = [s for s in specs if s not in family]
+    group, dry_run = options.group, options.dry_run
+    data, places, family, others = _split(project, options)
     outcome = Outcome()
     if family:
         optional = data.get("project", {}).get("optional-dependencies", {})
