@@ -15,14 +15,13 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from helpers import http_status
 from reproml import jupyter_state as js
 from reproml.commands import jupyter
 from test_jupyter import invoke, make_project, make_venv, write_record
@@ -62,18 +61,6 @@ def start(project: Path, *args: str) -> dict:
     result = invoke("start", str(project), "--wait", WAIT, *args)
     assert result.exit_code == 0, result.output
     return status_of(project)
-
-
-def get(url: str, token: str | None = None) -> int:
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"token {token}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def servers_for(project: Path) -> list[psutil.Process]:
@@ -117,8 +104,8 @@ def test_start_status_url_logs_list_stop(tmp_path):
     assert f"ssh -N -L {port}:127.0.0.1:{port} " in result.stdout
 
     # Reachable with the token only, and only on loopback.
-    assert get(f"http://127.0.0.1:{port}/api/status", token) == 200
-    assert get(f"http://127.0.0.1:{port}/api/status") == 403
+    assert http_status(f"http://127.0.0.1:{port}/api/status", token) == 200
+    assert http_status(f"http://127.0.0.1:{port}/api/status") == 403
     server = psutil.Process(pid)
     listening = {c.laddr.ip for c in server.net_connections("inet") if c.status == psutil.CONN_LISTEN}
     assert listening == {"127.0.0.1"}
@@ -318,7 +305,7 @@ def test_a_project_copied_while_its_server_runs_gets_its_own_server(tmp_path):
     token = (copy / ".reproml" / js.TOKEN_NAME).read_text()
     assert token != (original / ".reproml" / js.TOKEN_NAME).read_text()
     # Notebooks open in the copy: its server serves the copy's files.
-    assert get(f"http://127.0.0.1:{mine['port']}/api/contents/only-in-copy.txt", token) == 200
+    assert http_status(f"http://127.0.0.1:{mine['port']}/api/contents/only-in-copy.txt", token) == 200
     assert invoke("stop", str(copy)).exit_code == 0
     assert gone(mine["pid"])
     assert status_of(original)["state"] == "running" and status_of(original)["pid"] == first["pid"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import path_without
+from helpers import http_status, path_without
 from reproml import slurm as slurm_module
 from reproml.cli import app
 from reproml.commands import run as run_module
@@ -262,21 +262,6 @@ def test_node_whose_driver_cannot_run_the_environments_cuda_build_fails_early(tm
 # Jupyter in a job
 
 
-def _status_code(url: str, token: str | None) -> int:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"token {token}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 def _wait_state(job_id: str, state: str) -> None:
     for _ in range(100):
         info = slurm_module.job_info(job_id)
@@ -301,7 +286,7 @@ def test_jupyter_in_a_job_answers_keeps_its_token_private_and_stop_cancels(tmp_p
     assert data["tunnel"] == (f"ssh -N -L {data['port']}:localhost:{data['port']} "
                               f"{data['tunnel'].split()[-1]}")
     api = f"http://127.0.0.1:{data['port']}/api/status"
-    assert _status_code(api, token) == 200 and _status_code(api, "wrong") == 403
+    assert http_status(api, token) == 200 and http_status(api, "wrong") == 403
     # Where other users look: the scheduler's views, every process's command line, the job's log.
     views = [
         subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout,
